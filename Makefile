@@ -1,0 +1,31 @@
+# Dalgo: `make test` and (later) `make demo` install what they need, uv included.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: help install test lint format uv clean
+
+help:
+	@echo "make test    install everything and run lint, type checks and the test suite"
+	@echo "make lint    ruff and mypy only"
+	@echo "make format  format the code with ruff"
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+install: uv
+	$(UV) sync --frozen
+
+lint: install
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy dalgo tests
+
+format: install
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+test: lint
+	$(UV) run pytest
+
+clean:
+	rm -rf .dalgo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Dalgo: a Prefect-first, multi-tenant data platform."""

@@ -1,0 +1,1 @@
+"""The web API (FastAPI): identity, tenancy and the org-scoped routes."""

@@ -1,0 +1,80 @@
+"""The FastAPI application: `create_app()` wires settings, database, mail and the routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dalgo.api.routes import auth, health, invitations, me, members, orgs, roles
+from dalgo.db.engine import make_engine, migrate
+from dalgo.mail import mailer_from_settings
+from dalgo.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", f"{API_PREFIX}/auth/login"),
+        ("POST", f"{API_PREFIX}/auth/password-reset"),
+        ("POST", f"{API_PREFIX}/auth/password-reset/confirm"),
+        ("POST", f"{API_PREFIX}/invitations/accept"),
+        ("GET", f"{API_PREFIX}/health"),
+    }
+)
+"""Routes anyone may call without signing in; every other route declares its access."""
+
+_PLAIN_ERRORS = {
+    404: "There is nothing at this address.",
+    405: "This address does not take that method.",
+}
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (auth, me, roles, health, orgs, members):
+        router.include_router(module.router)
+    router.include_router(invitations.org_router)
+    router.include_router(invitations.router)
+    return router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The web API. Migrations are applied and roles seeded when it starts."""
+    settings = settings or get_settings()
+    engine = make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(migrate, engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Dalgo",
+        summary="A Prefect-first, multi-tenant data platform for NGOs.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.mailer = mailer_from_settings(settings)
+    app.include_router(api_router())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def plain_http_errors(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if detail in ("Not Found", "Method Not Allowed"):
+            detail = _PLAIN_ERRORS.get(exc.status_code, detail)
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": detail}, headers=getattr(exc, "headers", None)
+        )
+
+    return app
+
+
+__all__ = ["API_PREFIX", "PUBLIC_ROUTES", "create_app", "status"]

@@ -1,0 +1,162 @@
+"""Request and response bodies: `Create`/`Update` schemas bind requests, `Public` ones answer.
+
+None of them carries a password, a hash, a token hash or an invitation code back to a client.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from dalgo.api.security import MIN_PASSWORD_LENGTH
+
+T = TypeVar("T")
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$"
+_SLUG_RE = re.compile(SLUG_PATTERN)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a growing collection, with the total number of items."""
+
+    data: list[T]
+    count: int
+
+
+class Password(BaseModel):
+    @staticmethod
+    def check(value: str) -> str:
+        if len(value) < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+        return value
+
+
+class LoginRequest(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class TokenPublic(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105  (the OAuth2 token type, not a secret)
+    expires_at: datetime
+
+
+class PasswordResetRequest(BaseModel):
+    email: str = Field(max_length=320)
+
+
+class PasswordResetConfirm(BaseModel):
+    code: str = Field(max_length=200)
+    new_password: str = Field(max_length=1024)
+
+    _check_password = field_validator("new_password")(Password.check)
+
+
+class MembershipPublic(BaseModel):
+    org: str
+    org_name: str
+    role: str
+    permissions: list[str]
+
+
+class MePublic(BaseModel):
+    id: uuid.UUID
+    email: str
+    is_platform_admin: bool
+    memberships: list[MembershipPublic]
+
+
+class RolePublic(BaseModel):
+    slug: str
+    name: str
+    level: int
+    permissions: list[str]
+
+
+class OrgCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    slug: str | None = Field(
+        default=None,
+        description=(
+            "Lower-case letters, digits and dashes, 3 to 40 characters; made from the name when left out."
+        ),
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("The organization needs a name.")
+        return value.strip()
+
+    @field_validator("slug")
+    @classmethod
+    def _slug_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _SLUG_RE.match(value):
+            raise ValueError(
+                "A slug has 3 to 40 lower-case letters, digits and dashes, "
+                "and starts and ends with a letter or digit."
+            )
+        return value
+
+
+class OrgPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    slug: str
+    name: str
+    created_at: datetime
+
+
+class OrgWithRolePublic(OrgPublic):
+    role: str
+
+
+class MemberPublic(BaseModel):
+    user_id: uuid.UUID
+    email: str
+    role: str
+
+
+class MemberUpdate(BaseModel):
+    role: str = Field(max_length=32)
+
+
+class InvitationCreate(BaseModel):
+    email: EmailStr
+    role: str = Field(max_length=32)
+
+
+class InvitationPublic(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: str
+    expires_at: datetime
+    created_at: datetime
+    invited_by: str | None = None
+
+
+class InvitationAccept(BaseModel):
+    code: str = Field(max_length=200)
+    password: str | None = Field(default=None, max_length=1024)
+
+    @field_validator("password")
+    @classmethod
+    def _password_length(cls, value: str | None) -> str | None:
+        return None if value is None else Password.check(value)
+
+
+class InvitationAccepted(BaseModel):
+    org: str
+    role: str
+
+
+class HealthPublic(BaseModel):
+    api: str
+    database: str
+    prefect: str

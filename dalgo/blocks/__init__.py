@@ -1,0 +1,1 @@
+"""The org's Prefect block types: warehouse, ingestion engine, connection, dbt workspace."""

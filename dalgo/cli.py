@@ -1,0 +1,71 @@
+"""The `dalgo` command line: run the local stack, and administer users."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from sqlmodel import Session
+
+from dalgo.settings import get_settings
+
+app = typer.Typer(help="Dalgo: a Prefect-first data platform for NGOs.", no_args_is_help=True)
+admin_app = typer.Typer(help="Administer the platform from the command line.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+
+
+@app.command()
+def serve(
+    api_port: Annotated[int, typer.Option(help="Port of the web API.")] = 8000,
+    prefect_port: Annotated[int, typer.Option(help="Port of the Prefect server and UI.")] = 4200,
+    host: Annotated[str, typer.Option(help="Address the web API listens on.")] = "127.0.0.1",
+) -> None:
+    """Run the local stack in the foreground (Prefect server, worker, API) until interrupted."""
+    from dalgo.stack import run_stack
+
+    raise typer.Exit(run_stack(get_settings(), api_port=api_port, prefect_port=prefect_port, host=host))
+
+
+@admin_app.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(help="The new user's email.")],
+    password: Annotated[
+        str,
+        typer.Option(help="The new user's password.", prompt=True, hide_input=True, confirmation_prompt=True),
+    ],
+    platform_admin: Annotated[
+        bool, typer.Option("--platform-admin", help="Let the user create orgs.")
+    ] = False,
+) -> None:
+    """Make a user (optionally a platform admin, who may create orgs)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from dalgo.api.security import MIN_PASSWORD_LENGTH
+    from dalgo.api.services.accounts import AccountError
+    from dalgo.api.services.accounts import create_user as make_user
+    from dalgo.db.engine import make_engine, migrate
+
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if len(password) < MIN_PASSWORD_LENGTH:
+        typer.echo(f"Error: a password needs at least {MIN_PASSWORD_LENGTH} characters.", err=True)
+        raise typer.Exit(2)
+    engine = make_engine(get_settings().resolved_database_url)
+    migrate(engine)
+    with Session(engine) as session:
+        try:
+            user = make_user(session, email, password, is_platform_admin=platform_admin)
+        except AccountError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        session.commit()
+        kind = "platform admin" if user.is_platform_admin else "user"
+        typer.echo(f"Made {kind} {user.email} (id {user.id}).")
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    app()

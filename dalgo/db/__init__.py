@@ -1,0 +1,1 @@
+"""The API database: tables, engine, migrations and the seeded role data."""

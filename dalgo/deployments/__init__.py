@@ -1,0 +1,1 @@
+"""Turns API objects into Prefect deployments and one-off flow runs."""

@@ -1,0 +1,1 @@
+"""The platform's reusable Prefect flows: ingest, transform, pipeline, maintenance."""

@@ -1,0 +1,75 @@
+"""The platform's settings: one class, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform; environment variables are prefixed `DALGO_` unless noted."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DALGO_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(
+        default=Path(".dalgo"),
+        description="Folder for local state: the SQLite databases, the mail outbox, keys.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="The API database; SQLite under DALGO_HOME when unset, or a postgresql:// URL.",
+    )
+    prefect_api_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PREFECT_API_URL", "DALGO_PREFECT_API_URL"),
+        description="The Prefect server's API, e.g. http://127.0.0.1:4200/api.",
+    )
+    prefect_timeout_s: float = Field(
+        default=10.0, description="Upper bound on any one call from the API to Prefect."
+    )
+    smtp_url: str | None = Field(
+        default=None,
+        description=(
+            "smtp://user:password@host:port (add ?starttls=true), or smtps://...; "
+            "unset: mails are written to DALGO_HOME/outbox/ as .eml files."
+        ),
+    )
+    mail_from: str = Field(default="Dalgo <no-reply@dalgo.local>")
+    public_url: str = Field(
+        default="http://localhost:8000", description="Base address used for links in mails."
+    )
+    token_ttl_hours: float = Field(default=24.0, gt=0, description="Lifetime of a login token.")
+    invitation_ttl_days: float = Field(default=7.0, gt=0)
+    password_reset_ttl_minutes: float = Field(default=60.0, gt=0)
+    work_pool: str = Field(default="dalgo", description="The process work pool runs go to.")
+
+    @property
+    def resolved_home(self) -> Path:
+        """DALGO_HOME as an absolute path."""
+        return self.home.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The API database URL, defaulting to SQLite under DALGO_HOME."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgres://"):
+                url = "postgresql://" + url.removeprefix("postgres://")
+            return url
+        return f"sqlite:///{self.resolved_home / 'dalgo.db'}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where mails go when no SMTP server is configured."""
+        return self.resolved_home / "outbox"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,296 @@
+"""Shared fixtures: a fresh Postgres database per session, a real Prefect server on Postgres,
+a real SMTP server (aiosmtpd), and the API app in-process against all three."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from dalgo.api.main import create_app
+from dalgo.api.services.accounts import create_user
+from dalgo.db.models import Membership, Org, User
+from dalgo.settings import Settings
+
+PG_URL = os.environ.get("DALGO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _admin_execute(sql: str) -> None:
+    connection = psycopg2.connect(PG_URL)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def make_database() -> Iterator[Callable[[str], str]]:
+    """Creates fresh Postgres databases (dropped at the end of the session); returns their URL."""
+    made: list[str] = []
+
+    def make(purpose: str) -> str:
+        name = f"dalgo_test_{purpose}_{uuid.uuid4().hex[:10]}"
+        _admin_execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    yield make
+    for name in made:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(
+    make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real Prefect server on its own Postgres database, shared by the whole session."""
+    database = make_database("prefect").replace("postgresql://", "postgresql+asyncpg://", 1)
+    port = free_port()
+    home = tmp_path_factory.mktemp("prefect-home")
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_DATABASE_CONNECTION_URL": database,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_SERVER_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
+    env.pop("PREFECT_API_URL", None)
+    log = (home / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "prefect"),
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Prefect server exited: {(home / 'server.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise RuntimeError("the Prefect server did not become healthy within 120 s")
+        time.sleep(0.5)
+    yield url
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    log.close()
+
+
+@dataclass
+class Mailbox:
+    """Mails received by the test SMTP server."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:  # noqa: N802
+        content = envelope.content or b""
+        raw = content if isinstance(content, bytes) else content.encode()
+        message = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append(message)
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    def last_to(self, address: str) -> EmailMessage:
+        found = self.to(address)
+        assert found, f"no mail reached {address}"
+        return found[-1]
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server (aiosmtpd) on a free port, and the mails it received."""
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    make_database: Callable[[str], str],
+    prefect_api_url: str,
+    mailbox: tuple[Mailbox, int],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
+    return Settings(
+        home=tmp_path_factory.mktemp("dalgo-home"),
+        database_url=make_database("api"),
+        prefect_api_url=prefect_api_url,
+        smtp_url=f"smtp://127.0.0.1:{mailbox[1]}",
+        public_url="https://dalgo.example.org",
+    )
+
+
+@dataclass
+class ResponseRecorder:
+    """Every response the API gave in this session, to scan for secrets."""
+
+    bodies: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __call__(self, response: httpx.Response) -> None:
+        response.read()
+        self.bodies.append((response.request.method, str(response.request.url), response.text))
+
+
+@pytest.fixture(scope="session")
+def recorder() -> ResponseRecorder:
+    return ResponseRecorder()
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings, recorder: ResponseRecorder) -> Iterator[TestClient]:
+    """The API in-process, migrated, against the session's Postgres, Prefect and SMTP servers."""
+    app = create_app(settings)
+    with TestClient(app) as test_client:
+        test_client.event_hooks = {"request": [], "response": [recorder]}
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def engine(client: TestClient):  # type: ignore[no-untyped-def]
+    return client.app.state.engine  # type: ignore[attr-defined]
+
+
+@pytest.fixture()
+def mails(mailbox: tuple[Mailbox, int]) -> Mailbox:
+    return mailbox[0]
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}@example.org"
+
+
+def unique_slug(prefix: str = "org") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Api:
+    """Small helpers over the test client for making users, orgs and members."""
+
+    client: TestClient
+    engine: object
+
+    def make_user(self, email: str | None = None, *, platform_admin: bool = False) -> User:
+        with Session(self.engine) as session:  # type: ignore[arg-type]
+            user = create_user(session, email or unique_email(), PASSWORD, is_platform_admin=platform_admin)
+            session.commit()
+            session.refresh(user)
+            return user
+
+    def login(self, email: str, password: str = PASSWORD) -> dict[str, str]:
+        response = self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def make_org(self, admin_headers: dict[str, str], slug: str | None = None) -> str:
+        slug = slug or unique_slug()
+        response = self.client.post(
+            "/api/v1/orgs", json={"name": f"Org {slug}", "slug": slug}, headers=admin_headers
+        )
+        assert response.status_code == 201, response.text
+        return slug
+
+    def add_member(self, org_slug: str, user: User, role: str) -> None:
+        """Adds a membership directly (the invitation path has tests of its own)."""
+        with Session(self.engine) as session:  # type: ignore[arg-type]
+            org = session.exec(select(Org).where(Org.slug == org_slug)).one()
+            session.add(Membership(user_id=user.id, org_id=org.id, role_slug=role))
+            session.commit()
+
+
+@pytest.fixture(scope="session")
+def api(client: TestClient, engine: object) -> Api:
+    return Api(client, engine)
+
+
+@pytest.fixture(scope="session")
+def platform_admin(api: Api) -> dict[str, str]:
+    """Headers of a platform admin."""
+    user = api.make_user(unique_email("admin"), platform_admin=True)
+    return api.login(user.email)
+
+
+ROLE_SLUGS = ("guest", "analyst", "pipeline-manager", "account-manager", "super-admin")
+
+
+@dataclass
+class OrgWithRoles:
+    slug: str
+    headers: dict[str, dict[str, str]]
+    users: dict[str, User]
+
+
+@pytest.fixture(scope="session")
+def make_org_with_roles(api: Api, platform_admin: dict[str, str]) -> Callable[[], OrgWithRoles]:
+    """Makes an org with one signed-in member per role."""
+
+    def make() -> OrgWithRoles:
+        slug = api.make_org(platform_admin)
+        headers: dict[str, dict[str, str]] = {}
+        users: dict[str, User] = {}
+        for role in ROLE_SLUGS:
+            user = api.make_user(unique_email(role))
+            api.add_member(slug, user, role)
+            users[role] = user
+            headers[role] = api.login(user.email)
+        return OrgWithRoles(slug, headers, users)
+
+    return make
