@@ -1,0 +1,203 @@
+"""`dalgo serve` for real: the whole local stack as a subprocess, then a clean stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+READY_TIMEOUT_S = 300
+RUN_TIMEOUT_S = 180
+STOP_TIMEOUT_S = 60
+
+SLEEPER_FLOW = """
+import time
+
+from prefect import flow
+
+
+@flow
+def sleeper(seconds: int = 600) -> None:
+    time.sleep(seconds)
+"""
+
+START_RUN = """
+import sys, time
+
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+
+if __name__ == "__main__":
+    source, pool, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    sleeper = flow.from_source(source=source, entrypoint="sleeper.py:sleeper")
+    sleeper.deploy(name="sleep", work_pool_name=pool, build=False, push=False, print_next_steps=False)
+    run = run_deployment("sleeper/sleep", timeout=0)
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while not client.read_flow_run(run.id).state.is_running():
+            if time.monotonic() > deadline:
+                sys.exit(f"flow run {run.id} not running after {timeout} s")
+            time.sleep(0.5)
+    print(run.id)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _describe(proc: psutil.Process) -> str:
+    try:
+        return f"{proc.pid} {' '.join(proc.cmdline())}"
+    except psutil.Error:
+        return f"{proc.pid} (gone)"
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants, as found now."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+class _Output:
+    """Collects a process's output lines on a thread, so reading never blocks the test."""
+
+    def __init__(self, stream: Iterator[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Iterator[str]) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, needle: str, timeout_s: float, proc: subprocess.Popen[str]) -> None:
+        deadline = time.monotonic() + timeout_s
+        while needle not in self.text:
+            if proc.poll() is not None:
+                self._thread.join(5)
+                pytest.fail(f"dalgo serve exited with {proc.returncode}:\n{self.text}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {needle!r} after {timeout_s} s:\n{self.text}")
+            time.sleep(0.5)
+
+
+def test_serve_starts_the_stack_and_stops_every_process(tmp_path: Path) -> None:
+    """`dalgo serve` brings up a Prefect server, a worker and the API, and leaves nothing behind.
+
+    With no PREFECT_API_URL it starts its own Prefect server (SQLite under a fresh DALGO_HOME), makes
+    a local encryption key and says so, prints the addresses, and every part answers: the API's
+    health route, the Prefect API, and a worker registered for the work pool. A flow run started
+    on that pool is running when SIGTERM reaches `dalgo serve`; it then exits 0 within a bounded
+    time, and no process of its tree (server, worker, flow run, API) is alive afterwards.
+    """
+    home = tmp_path / "home"
+    api_port, prefect_port = _free_port(), _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DALGO_"))}
+    env["DALGO_HOME"] = str(home)
+    command = [sys.executable, "-m", "dalgo.cli", "serve"]
+    command += ["--api-port", str(api_port), "--prefect-port", str(prefect_port)]
+    serve = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert serve.stdout is not None
+    output = _Output(serve.stdout)
+    tree: list[psutil.Process] = []
+    try:
+        output.wait_for("Press Ctrl-C to stop.", READY_TIMEOUT_S, serve)
+        text = output.text
+
+        key_file = home / "prefect-encryption.key"
+        assert key_file.is_file()
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        assert f"Made a local Prefect encryption key at {key_file}" in text
+        assert "PREFECT_SERVER_ENCRYPTION_KEY" in text
+
+        api_match = re.search(r"^\s*API\s+(http://\S+)\s+\(docs: (\S+)\)", text, re.MULTILINE)
+        prefect_match = re.search(r"^\s*Prefect API\s+(http://\S+)", text, re.MULTILINE)
+        assert api_match and prefect_match, text
+        api_base, prefect_api = api_match[1], prefect_match[1]
+        assert api_base == f"http://127.0.0.1:{api_port}"
+        assert api_match[2] == f"{api_base}/docs"
+        assert prefect_api == f"http://127.0.0.1:{prefect_port}/api"
+        assert re.search(r"^\s*Work pool\s+dalgo$", text, re.MULTILINE)
+        assert str(home) in text
+
+        health = httpx.get(f"{api_base}/api/v1/health", timeout=30)
+        assert health.status_code == 200, health.text
+        assert httpx.get(f"{prefect_api}/health", timeout=30).status_code == 200
+        workers = httpx.post(f"{prefect_api}/work_pools/dalgo/workers/filter", json={}, timeout=30)
+        assert workers.status_code == 200
+        assert [w for w in workers.json() if w["status"] == "ONLINE"], workers.json()
+
+        flows = tmp_path / "flows"
+        flows.mkdir()
+        (flows / "sleeper.py").write_text(SLEEPER_FLOW)
+        run_env = {**env, "PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(tmp_path / "client")}
+        started = subprocess.run(
+            [sys.executable, "-c", START_RUN, str(flows), "dalgo", str(RUN_TIMEOUT_S)],
+            cwd=tmp_path,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S + 60,
+        )
+        assert started.returncode == 0, started.stdout + started.stderr
+
+        tree = _tree(serve.pid)
+        commands = [_describe(p) for p in tree]
+        assert len(tree) >= 5, commands
+        assert any("prefect.engine" in c or "_workspace_supervisor" in c for c in commands), commands
+
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=STOP_TIMEOUT_S) == 0, output.text
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in tree) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        survivors = [_describe(p) for p in tree if _alive(p)]
+        assert survivors == []
+        assert "Crashed" in (home / "logs" / "worker.log").read_text()
+    finally:
+        if serve.poll() is None:
+            tree += _tree(serve.pid)
+        for proc in tree:
+            if _alive(proc):
+                with suppress(psutil.Error):
+                    proc.kill()
+        serve.wait(timeout=30)
