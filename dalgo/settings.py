@@ -63,6 +63,10 @@ class Settings(BaseSettings):
             return url
         return f"sqlite:///{self.resolved_home / 'dalgo.db'}"
 
+    def org_home(self, org: str) -> Path:
+        """The org's folder of local files (an embedded DuckDB warehouse, dbt workspaces)."""
+        return self.resolved_home / "orgs" / org
+
     @property
     def outbox_dir(self) -> Path:
         """Where mails go when no SMTP server is configured."""

@@ -3,6 +3,7 @@ a real SMTP server (aiosmtpd), and the API app in-process against all three."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -30,6 +31,7 @@ from dalgo.api.main import create_app
 from dalgo.api.services.accounts import create_user
 from dalgo.db.models import Membership, Org, User
 from dalgo.settings import Settings
+from tests import prefect_env
 
 PG_URL = os.environ.get("DALGO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "correct horse battery"
@@ -74,7 +76,7 @@ def prefect_api_url(
 ) -> Iterator[str]:
     """A real Prefect server on its own Postgres database, shared by the whole session."""
     database = make_database("prefect").replace("postgresql://", "postgresql+asyncpg://", 1)
-    port = free_port()
+    port = prefect_env.PREFECT_PORT
     home = tmp_path_factory.mktemp("prefect-home")
     env = {
         **os.environ,
@@ -175,7 +177,77 @@ def settings(
         prefect_api_url=prefect_api_url,
         smtp_url=f"smtp://127.0.0.1:{mailbox[1]}",
         public_url="https://dalgo.example.org",
+        work_pool=f"dalgo-test-{uuid.uuid4().hex[:6]}",
     )
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, client: TestClient) -> Iterator[str]:
+    """A real Prefect process worker for the session's work pool, with the platform's settings
+    in its environment (so flow runs reach the same API database, home and Prefect server)."""
+    home = settings.resolved_home
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": str(settings.prefect_api_url),
+        "PREFECT_HOME": str(home / "prefect"),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "DALGO_HOME": str(home),
+        "DALGO_DATABASE_URL": str(settings.database_url),
+        "DALGO_WORK_POOL": settings.work_pool,
+    }
+    log_path = home / "worker.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "prefect"),
+            "worker",
+            "start",
+            "--pool",
+            settings.work_pool,
+            "--type",
+            "process",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        response = httpx.post(
+            f"{settings.prefect_api_url}/work_pools/{settings.work_pool}/workers/filter", json={}, timeout=5
+        )
+        if response.status_code == 200 and response.json():
+            break
+        if process.poll() is not None or time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise RuntimeError(f"the worker did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.5)
+    yield settings.work_pool
+    for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=10)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    log.close()
+
+
+def wait_for_run(
+    client: TestClient, org: str, run_id: str, headers: dict[str, str], timeout_s: float = 120
+) -> dict[str, object]:
+    """Poll the run through the API until it has ended; its detail."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get(f"/api/v1/orgs/{org}/runs/{run_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        if body["state"] in ("completed", "completed_with_warnings", "failed", "crashed", "cancelled"):
+            return body
+        assert time.monotonic() < deadline, f"run {run_id} still {body['state']} after {timeout_s} s"
+        time.sleep(0.5)
 
 
 @dataclass

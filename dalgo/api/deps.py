@@ -7,12 +7,13 @@ org-scoped routes under /api/v1/orgs/{org}/.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prefect.client.orchestration import PrefectClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -20,6 +21,7 @@ from dalgo.api.security import digest
 from dalgo.db.columns import utcnow
 from dalgo.db.models import ApiToken, Membership, Org, Role, RolePermission, User
 from dalgo.db.roles import role_matrix
+from dalgo.deployments.client import prefect_client
 from dalgo.mail import Mailer
 from dalgo.settings import Settings
 
@@ -47,6 +49,15 @@ def get_mailer(request: Request) -> Mailer:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_prefect(settings: SettingsDep) -> AsyncIterator[PrefectClient]:
+    """A Prefect client for the length of a request."""
+    async with prefect_client(settings) as client:
+        yield client
+
+
+PrefectDep = Annotated[PrefectClient, Depends(get_prefect)]
 SessionDep = Annotated[Session, Depends(get_session)]
 MailerDep = Annotated[Mailer, Depends(get_mailer)]
 

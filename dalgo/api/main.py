@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dalgo.api.routes import auth, health, invitations, me, members, orgs, roles
+from dalgo.api.routes import auth, health, invitations, me, members, orgs, roles, runs, warehouse
 from dalgo.db.engine import make_engine, migrate
+from dalgo.deployments.client import PrefectUnavailableError
 from dalgo.mail import mailer_from_settings
 from dalgo.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
+log = logging.getLogger(__name__)
 
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
@@ -36,7 +40,7 @@ _PLAIN_ERRORS = {
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, me, roles, health, orgs, members):
+    for module in (auth, me, roles, health, orgs, members, runs, warehouse):
         router.include_router(module.router)
     router.include_router(invitations.org_router)
     router.include_router(invitations.router)
@@ -72,6 +76,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             detail = _PLAIN_ERRORS.get(exc.status_code, detail)
         return JSONResponse(
             status_code=exc.status_code, content={"detail": detail}, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(PrefectUnavailableError)
+    async def prefect_unavailable(request: Request, exc: PrefectUnavailableError) -> JSONResponse:
+        return JSONResponse(status_code=status.HTTP_503_SERVICE_UNAVAILABLE, content={"detail": str(exc)})
+
+    @app.exception_handler(httpx.HTTPError)
+    async def prefect_unreachable(request: Request, exc: httpx.HTTPError) -> JSONResponse:
+        log.error("a call to Prefect failed: %r", exc)
+        return JSONResponse(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            content={"detail": "The orchestration service (Prefect) did not answer; try again shortly."},
         )
 
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
@@ -160,3 +160,48 @@ class HealthPublic(BaseModel):
     api: str
     database: str
     prefect: str
+
+
+class FlowRunStarted(BaseModel):
+    """A long operation was started as a flow run; poll it under /runs/{flow_run_id}."""
+
+    flow_run_id: uuid.UUID
+
+
+class RunPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    kind: str | None
+    pipeline_id: str | None
+    state: str
+    state_message: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    duration_s: float | None
+    triggered_by: str
+
+
+class StepPublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    type: str
+    state: str
+    start_time: datetime | None
+    end_time: datetime | None
+
+
+class RunDetailPublic(RunPublic):
+    steps: list[StepPublic]
+    result: Any | None = None
+
+
+class LogPublic(BaseModel):
+    timestamp: datetime
+    level: str
+    step: str | None
+    message: str
+
+
+class LogPage(BaseModel):
+    data: list[LogPublic]
+    next_offset: int | None

@@ -26,6 +26,11 @@ class RouteInfo:
     platform_admin: bool
 
     @property
+    def destroys_the_org(self) -> bool:
+        """Calling it as an allowed role deletes the org, so tests give it an org of its own."""
+        return self.method == "DELETE" and self.path == ORG_SCOPED_PREFIX
+
+    @property
     def org_scoped(self) -> bool:
         return self.path == ORG_SCOPED_PREFIX or self.path.startswith(ORG_SCOPED_PREFIX + "/")
 

@@ -7,10 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, status
 from sqlmodel import col, select
 
-from dalgo.api.deps import CurrentUser, OrgContext, PlatformAdmin, SessionDep, require
-from dalgo.api.schemas import OrgCreate, OrgPublic, OrgWithRolePublic
+from dalgo.api.deps import (
+    CurrentUser,
+    OrgContext,
+    PlatformAdmin,
+    PrefectDep,
+    SessionDep,
+    SettingsDep,
+    require,
+)
+from dalgo.api.schemas import FlowRunStarted, OrgCreate, OrgPublic, OrgWithRolePublic
 from dalgo.api.services import orgs
 from dalgo.db.models import Membership, Org
+from dalgo.deployments.operations import DELETE_ORG, start_operation
+from dalgo.naming import org_deletion_tag
 
 router = APIRouter(prefix="/orgs", tags=["orgs"])
 
@@ -48,3 +58,24 @@ def read_org(member: Annotated[OrgContext, require("can_view_org")]) -> OrgWithR
         created_at=member.org.created_at,
         role=member.role.slug,
     )
+
+
+@router.delete("/{org}", response_model=FlowRunStarted, status_code=status.HTTP_202_ACCEPTED)
+async def delete_org(
+    member: Annotated[OrgContext, require("can_delete_org")], client: PrefectDep, settings: SettingsDep
+) -> FlowRunStarted:
+    """Start deleting the org: its Prefect objects, local files, memberships and the org itself.
+
+    Follow the run under /runs/{flow_run_id} while the org exists; afterwards the org answers 404.
+    """
+    run_id = await start_operation(
+        client,
+        settings,
+        DELETE_ORG,
+        member.org.slug,
+        {"org": member.org.slug},
+        triggered_by=member.user.email,
+        extra_tags=(org_deletion_tag(member.org.slug),),
+        tag_with_org=False,
+    )
+    return FlowRunStarted(flow_run_id=run_id)

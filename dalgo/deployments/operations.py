@@ -1,0 +1,112 @@
+"""One-off operations (check a warehouse, delete an org, ...) started as tagged flow runs.
+
+Each operation is one platform deployment of its flow, made on first use; every run of it for an
+org carries `org:<slug>` and `kind:<kind>`, and a name that starts with the slug.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from dalgo.naming import kind_tag, org_object_name, org_tag, triggered_by_tag
+from dalgo.settings import Settings
+
+OPERATIONS_TAG = "dalgo:operation"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A flow the platform runs on demand, and the kind its runs are listed as."""
+
+    name: str
+    flow_name: str
+    entrypoint: str
+    kind: str
+    description: str
+
+
+CHECK_WAREHOUSE = Operation(
+    name="check-warehouse",
+    flow_name="check-warehouse",
+    entrypoint="dalgo.flows.warehouse.check_warehouse",
+    kind="check",
+    description="Check that an org's warehouse answers.",
+)
+DELETE_ORG = Operation(
+    name="delete-org",
+    flow_name="delete-org",
+    entrypoint="dalgo.flows.org.delete_org",
+    kind="maintenance",
+    description="Remove everything an org owns in Prefect, then the org itself.",
+)
+
+_known_deployments: dict[tuple[str, str, str], uuid.UUID] = {}
+
+
+async def ensure_work_pool(client: PrefectClient, settings: Settings) -> None:
+    """Make the process work pool the platform's runs go to, unless it exists."""
+    try:
+        await client.read_work_pool(settings.work_pool)
+    except ObjectNotFound:
+        with contextlib.suppress(ObjectAlreadyExists):
+            await client.create_work_pool(WorkPoolCreate(name=settings.work_pool, type="process"))
+
+
+async def ensure_operation_deployment(
+    client: PrefectClient, settings: Settings, operation: Operation
+) -> uuid.UUID:
+    """The operation's deployment (created or updated; the same call twice changes nothing)."""
+    await ensure_work_pool(client, settings)
+    flow_id = await client.create_flow_from_name(operation.flow_name)
+    deployment_id = await client.create_deployment(
+        flow_id=flow_id,
+        name=operation.name,
+        entrypoint=operation.entrypoint,
+        work_pool_name=settings.work_pool,
+        tags=[OPERATIONS_TAG, kind_tag(operation.kind)],
+        description=operation.description,
+        pull_steps=[],
+        enforce_parameter_schema=False,
+    )
+    _known_deployments[(str(settings.prefect_api_url), settings.work_pool, operation.name)] = deployment_id
+    return deployment_id
+
+
+async def start_operation(
+    client: PrefectClient,
+    settings: Settings,
+    operation: Operation,
+    org: str,
+    parameters: dict[str, Any],
+    triggered_by: str | None,
+    extra_tags: tuple[str, ...] = (),
+    tag_with_org: bool = True,
+) -> uuid.UUID:
+    """Start the operation for the org as a flow run and return its id (the caller polls it)."""
+    key = (str(settings.prefect_api_url), settings.work_pool, operation.name)
+    deployment_id = _known_deployments.get(key) or await ensure_operation_deployment(
+        client, settings, operation
+    )
+    tags = [kind_tag(operation.kind), *extra_tags]
+    if tag_with_org:
+        tags.insert(0, org_tag(org))
+    if triggered_by:
+        tags.append(triggered_by_tag(triggered_by))
+    name = org_object_name(org, operation.name, uuid.uuid4().hex[:8])
+    try:
+        run = await client.create_flow_run_from_deployment(
+            deployment_id, parameters=parameters, tags=tags, name=name
+        )
+    except ObjectNotFound:
+        deployment_id = await ensure_operation_deployment(client, settings, operation)
+        run = await client.create_flow_run_from_deployment(
+            deployment_id, parameters=parameters, tags=tags, name=name
+        )
+    return run.id

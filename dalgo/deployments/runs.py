@@ -1,0 +1,299 @@
+"""Reading an org's runs, their steps, results and logs from Prefect, and cancelling them.
+
+Nothing is copied: every answer is a filtered, paginated Prefect query. A run belongs to an org
+when it carries the tag `org:<slug>`; any other run is treated as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterType,
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    FlowRunFilterParentTaskRunId,
+    FlowRunFilterState,
+    FlowRunFilterStateName,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+    LogFilter,
+    LogFilterFlowRunId,
+    LogFilterLevel,
+    TaskRunFilter,
+    TaskRunFilterFlowRunId,
+)
+from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.client.schemas.sorting import FlowRunSort, LogSort
+from prefect.exceptions import ObjectNotFound
+from prefect.states import Cancelling
+
+from dalgo.flows.results import RESULT_ARTIFACT_TYPE
+from dalgo.naming import KIND_TAG_PREFIX, TRIGGERED_BY_TAG_PREFIX, org_deletion_tag, org_tag, tag_value
+
+COMPLETED_WITH_WARNINGS = "CompletedWithWarnings"
+WAITING_FOR_LOCK = "WaitingForLock"
+
+API_STATES = (
+    "scheduled",
+    "pending",
+    "running",
+    "completed",
+    "completed_with_warnings",
+    "failed",
+    "crashed",
+    "cancelling",
+    "cancelled",
+    "waiting_for_lock",
+)
+
+_BY_TYPE = {
+    StateType.SCHEDULED: "scheduled",
+    StateType.PENDING: "pending",
+    StateType.RUNNING: "running",
+    StateType.COMPLETED: "completed",
+    StateType.FAILED: "failed",
+    StateType.CRASHED: "crashed",
+    StateType.CANCELLING: "cancelling",
+    StateType.CANCELLED: "cancelled",
+    StateType.PAUSED: "pending",
+}
+
+LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def api_state(state: State | None) -> str:
+    """A Prefect state in the API's words (API.md's list)."""
+    if state is None:
+        return "pending"
+    if state.name in (WAITING_FOR_LOCK, "AwaitingConcurrencySlot"):
+        return "waiting_for_lock"
+    if state.type == StateType.COMPLETED and state.name == COMPLETED_WITH_WARNINGS:
+        return "completed_with_warnings"
+    return _BY_TYPE.get(state.type, "pending")
+
+
+def _state_filter(state: str) -> FlowRunFilterState:
+    """The Prefect filter for one API state."""
+    if state == "completed_with_warnings":
+        return FlowRunFilterState(name=FlowRunFilterStateName(any_=[COMPLETED_WITH_WARNINGS]))
+    if state == "waiting_for_lock":
+        return FlowRunFilterState(
+            name=FlowRunFilterStateName(any_=[WAITING_FOR_LOCK, "AwaitingConcurrencySlot"])
+        )
+    types = [t for t, name in _BY_TYPE.items() if name == state]
+    excluded = [COMPLETED_WITH_WARNINGS, WAITING_FOR_LOCK, "AwaitingConcurrencySlot"]
+    return FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=types), name=FlowRunFilterStateName(not_any_=excluded)
+    )
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """What the run list may be narrowed to."""
+
+    pipeline_id: str | None = None
+    connection_id: str | None = None
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: uuid.UUID
+    name: str
+    kind: str | None
+    pipeline_id: str | None
+    state: str
+    state_message: str | None
+    start_time: datetime | None
+    end_time: datetime | None
+    duration_s: float | None
+    triggered_by: str
+    created: datetime | None
+
+
+@dataclass(frozen=True)
+class Step:
+    id: uuid.UUID
+    name: str
+    type: str
+    state: str
+    start_time: datetime | None
+    end_time: datetime | None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    timestamp: datetime
+    level: str
+    step: str | None
+    message: str
+
+
+def summarize(run: FlowRun) -> RunSummary:
+    """The list view of a run."""
+    end = run.end_time
+    start = run.start_time
+    duration = run.total_run_time.total_seconds() if start else None
+    if start and end:
+        duration = (end - start).total_seconds()
+    return RunSummary(
+        id=run.id,
+        name=run.name,
+        kind=tag_value(run.tags, KIND_TAG_PREFIX),
+        pipeline_id=tag_value(run.tags, "pipeline:"),
+        state=api_state(run.state),
+        state_message=run.state.message if run.state else None,
+        start_time=start,
+        end_time=end,
+        duration_s=duration,
+        triggered_by=tag_value(run.tags, TRIGGERED_BY_TAG_PREFIX) or "schedule",
+        created=run.created,
+    )
+
+
+def _org_run_filter(org: str, filters: RunFilters) -> FlowRunFilter:
+    tags = [org_tag(org)]
+    if filters.pipeline_id:
+        tags.append(f"pipeline:{filters.pipeline_id}")
+    if filters.connection_id:
+        tags.append(f"connection:{filters.connection_id}")
+    return FlowRunFilter(
+        tags=FlowRunFilterTags(all_=tags),
+        parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),
+        state=_state_filter(filters.state) if filters.state else None,
+    )
+
+
+async def list_runs(
+    client: PrefectClient, org: str, filters: RunFilters, limit: int, offset: int
+) -> tuple[list[RunSummary], int]:
+    """The org's top-level runs, newest first, and how many match in all."""
+    run_filter = _org_run_filter(org, filters)
+    runs = await client.read_flow_runs(
+        flow_run_filter=run_filter, sort=FlowRunSort.ID_DESC, limit=limit, offset=offset
+    )
+    total = await client.count_flow_runs(flow_run_filter=run_filter)
+    runs.sort(key=lambda r: r.created or datetime.min, reverse=True)
+    return [summarize(r) for r in runs], total
+
+
+async def get_org_run(client: PrefectClient, org: str, run_id: uuid.UUID) -> FlowRun | None:
+    """The run, only when it belongs to the org."""
+    try:
+        run = await client.read_flow_run(run_id)
+    except ObjectNotFound:
+        return None
+    return run if org_tag(org) in run.tags or org_deletion_tag(org) in run.tags else None
+
+
+async def _descendant_runs(client: PrefectClient, run_id: uuid.UUID) -> list[FlowRun]:
+    """Every subflow run below the run, at any depth."""
+    found: list[FlowRun] = []
+    frontier = [run_id]
+    while frontier:
+        children = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=frontier))
+        )
+        children = [c for c in children if c.id not in {f.id for f in found}]
+        found.extend(children)
+        frontier = [c.id for c in children]
+    return found
+
+
+async def run_steps(client: PrefectClient, run: FlowRun) -> list[Step]:
+    """The run's steps: its task runs and subflow runs, in the order they started."""
+    task_runs = await client.read_task_runs(
+        task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id]))
+    )
+    subflows = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id]))
+    )
+    subflow_tasks = {s.parent_task_run_id for s in subflows}
+    steps = [
+        Step(t.id, t.name, "task", api_state(t.state), t.start_time, t.end_time)
+        for t in task_runs
+        if t.id not in subflow_tasks
+    ]
+    steps += [Step(s.id, s.name, "flow", api_state(s.state), s.start_time, s.end_time) for s in subflows]
+    return sorted(steps, key=lambda s: (s.start_time is None, s.start_time or datetime.min))
+
+
+async def run_result(client: PrefectClient, run: FlowRun) -> Any:
+    """The result the run recorded, or None."""
+    artifacts = await client.read_artifacts(
+        artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]),
+            type=ArtifactFilterType(any_=[RESULT_ARTIFACT_TYPE]),
+        )
+    )
+    if not artifacts:
+        return None
+    data = artifacts[-1].data
+    if isinstance(data, str):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data
+    return data
+
+
+async def run_logs(
+    client: PrefectClient, run: FlowRun, offset: int, limit: int, level: str | None
+) -> tuple[list[LogEntry], int | None]:
+    """The logs of the run and all its steps, oldest first; the offset of the next page or None."""
+    subflows = await _descendant_runs(client, run.id)
+    flow_names: dict[uuid.UUID, str | None] = {run.id: None, **{s.id: s.name for s in subflows}}
+    task_runs = await client.read_task_runs(
+        task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=list(flow_names)))
+    )
+    task_names = {t.id: t.name for t in task_runs}
+    logs = await client.read_logs(
+        log_filter=LogFilter(
+            flow_run_id=LogFilterFlowRunId(any_=list(flow_names)),
+            level=LogFilterLevel(ge_=LOG_LEVELS[level]) if level else None,
+        ),
+        limit=limit,
+        offset=offset,
+        sort=LogSort.TIMESTAMP_ASC,
+    )
+
+    def step_of(task_run_id: uuid.UUID | None, flow_run_id: uuid.UUID | None) -> str | None:
+        if task_run_id is not None and task_run_id in task_names:
+            return task_names[task_run_id]
+        return flow_names.get(flow_run_id) if flow_run_id is not None else None
+
+    entries = [
+        LogEntry(
+            timestamp=log.timestamp,
+            level=_level_name(log.level),
+            step=step_of(log.task_run_id, log.flow_run_id),
+            message=_ANSI.sub("", log.message),
+        )
+        for log in logs
+    ]
+    return entries, (offset + len(entries) if len(entries) == limit else None)
+
+
+def _level_name(level: int) -> str:
+    for name, number in sorted(LOG_LEVELS.items(), key=lambda item: -item[1]):
+        if level >= number:
+            return name
+    return "debug"
+
+
+async def cancel_run(client: PrefectClient, run: FlowRun) -> bool:
+    """Ask Prefect to cancel the run (the worker then stops its process); False when it has ended."""
+    if run.state is not None and run.state.is_final():
+        return False
+    await client.set_flow_run_state(run.id, Cancelling(message="Cancelled through the API."), force=True)
+    return True
