@@ -31,9 +31,18 @@ def triggered_by_tag(email: str) -> str:
     return f"{TRIGGERED_BY_TAG_PREFIX}{email}"
 
 
+ORG_NAME_SEPARATOR = "--"
+
+
+def org_object_prefix(org: str) -> str:
+    """What every name of the org's objects starts with. Slugs never hold a double dash, so the
+    prefix of org `north` is never the start of a name of org `north-east`."""
+    return f"{org}{ORG_NAME_SEPARATOR}"
+
+
 def org_object_name(org: str, *parts: str) -> str:
-    """A name for an org's object: the slug first, then the parts, joined by dashes."""
-    return "-".join((org, *parts))
+    """A name for an org's object: the slug, a double dash, then the parts joined by dashes."""
+    return org_object_prefix(org) + "-".join(parts)
 
 
 def tag_value(tags: list[str], prefix: str) -> str | None:

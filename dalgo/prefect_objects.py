@@ -15,7 +15,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.exceptions import ObjectNotFound
 
-from dalgo.naming import org_tag
+from dalgo.naming import org_object_name, org_object_prefix, org_tag
 
 PAGE = 200
 
@@ -29,7 +29,7 @@ async def org_block_documents(client: PrefectClient, org: str) -> list[dict[str,
             "POST",
             "/block_documents/filter",
             json={
-                "block_documents": {"name": {"like_": f"{org}-%"}},
+                "block_documents": {"name": {"like_": f"{org_object_prefix(org)}%"}},
                 "include_secrets": False,
                 "offset": offset,
                 "limit": PAGE,
@@ -37,15 +37,15 @@ async def org_block_documents(client: PrefectClient, org: str) -> list[dict[str,
         )
         response.raise_for_status()
         page = [{"id": uuid.UUID(d["id"]), "name": d["name"]} for d in response.json()]
-        found.extend(d for d in page if d["name"].startswith(f"{org}-"))
+        found.extend(d for d in page if d["name"].startswith(org_object_prefix(org)))
         if len(page) < PAGE:
             return found
         offset += PAGE
 
 
 async def delete_org_block(client: PrefectClient, org: str, suffix: str) -> bool:
-    """Delete the block named `<org>-<suffix>` of any type; False when there is none."""
-    name = f"{org}-{suffix}"
+    """Delete the org's block named with this suffix, of any type; False when there is none."""
+    name = org_object_name(org, suffix)
     for document in await org_block_documents(client, org):
         if document["name"] == name:
             try:

@@ -351,11 +351,11 @@ class OrgWithRoles:
 
 
 @pytest.fixture(scope="session")
-def make_org_with_roles(api: Api, platform_admin: dict[str, str]) -> Callable[[], OrgWithRoles]:
-    """Makes an org with one signed-in member per role."""
+def make_org_with_roles(api: Api, platform_admin: dict[str, str]) -> Callable[..., OrgWithRoles]:
+    """Makes an org (with the given slug, or a random one) with one signed-in member per role."""
 
-    def make() -> OrgWithRoles:
-        slug = api.make_org(platform_admin)
+    def make(slug: str | None = None) -> OrgWithRoles:
+        slug = api.make_org(platform_admin, slug)
         headers: dict[str, dict[str, str]] = {}
         users: dict[str, User] = {}
         for role in ROLE_SLUGS:

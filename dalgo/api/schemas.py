@@ -97,9 +97,9 @@ class OrgCreate(BaseModel):
     @field_validator("slug")
     @classmethod
     def _slug_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _SLUG_RE.match(value):
+        if value is not None and (not _SLUG_RE.match(value) or "--" in value):
             raise ValueError(
-                "A slug has 3 to 40 lower-case letters, digits and dashes, "
+                "A slug has 3 to 40 lower-case letters, digits and single dashes, "
                 "and starts and ends with a letter or digit."
             )
         return value
@@ -205,3 +205,26 @@ class LogPublic(BaseModel):
 class LogPage(BaseModel):
     data: list[LogPublic]
     next_offset: int | None
+
+
+class SourceDefinitionPublic(BaseModel):
+    name: str
+    title: str
+
+
+class SourceCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    definition: str = Field(min_length=1, max_length=100)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class SourceUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    config: dict[str, Any] | None = None
+
+
+class SourcePublic(BaseModel):
+    id: uuid.UUID
+    name: str
+    definition: str
+    config: dict[str, Any]

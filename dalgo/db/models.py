@@ -43,7 +43,10 @@ class ApiToken(SQLModel, table=True):
 
 
 class Org(SQLModel, table=True):
-    """An organization: the tenant. Its slug prefixes and tags everything it owns in Prefect."""
+    """An organization: the tenant. Its slug prefixes and tags everything it owns in Prefect.
+
+    A slug has 3 to 40 lower-case letters, digits and single dashes (never two in a row: the
+    double dash separates the slug from the rest of a Prefect object's name)."""
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     slug: str = Field(max_length=40, unique=True, index=True)

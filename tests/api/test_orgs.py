@@ -51,10 +51,10 @@ def test_the_slug_is_made_from_the_name_when_left_out(
 
 
 def test_bad_slugs_are_refused_with_the_rule(client: TestClient, platform_admin: dict[str, str]) -> None:
-    for bad in ("ab", "Has-Capitals", "under_score", "-dash-first", "x" * 41):
+    for bad in ("ab", "Has-Capitals", "under_score", "-dash-first", "x" * 41, "two--dashes"):
         response = client.post("/api/v1/orgs", json={"name": "A", "slug": bad}, headers=platform_admin)
         assert response.status_code == 422, bad
-        assert "3 to 40 lower-case letters" in response.text
+        assert "3 to 40 lower-case letters, digits and single dashes" in response.text
 
 
 def test_only_platform_admins_create_orgs(client: TestClient, api: Api) -> None:

@@ -33,7 +33,7 @@ def test_a_check_run_is_listed_read_and_logged(
     assert detail["state"] == "completed"
     assert detail["kind"] == "check"
     assert detail["triggered_by"] == org.users["guest"].email
-    assert str(detail["name"]).startswith(f"{org.slug}-check-warehouse-")
+    assert str(detail["name"]).startswith(f"{org.slug}--check-warehouse-")
     assert detail["result"] == {
         "ok": False,
         "message": f"The organization '{org.slug}' has no warehouse yet.",

@@ -48,7 +48,7 @@ def test_apply_is_idempotent_tagged_and_named_after_the_org(settings: Settings) 
             )
             assert first == second
             deployment = await client.read_deployment(first)
-            assert deployment.name == f"{org}-nightly-check"
+            assert deployment.name == f"{org}--nightly-check"
             assert set(deployment.tags) == {f"org:{org}", "kind:check"}
             assert deployment.work_pool_name == settings.work_pool
             assert deployment.paused
@@ -93,7 +93,7 @@ def test_a_failed_update_puts_the_previous_block_back(settings: Settings) -> Non
             )
             with pytest.raises(DeploymentFactoryError):
                 await apply_org_deployment(client, settings, bad)
-            kept: Secret[str] = await Secret.aload(f"{org}-token", client=client)
+            kept: Secret[str] = await Secret.aload(f"{org}--token", client=client)
             assert kept.get() == "first"
             assert await delete_org_deployment(client, org, "nightly-check", block_suffixes=("token",))
             assert await org_block_documents(client, org) == []

@@ -14,7 +14,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
 from dalgo.deployments.client import prefect_client
 from dalgo.deployments.factory import OrgDeploymentSpec, apply_org_deployment
-from dalgo.naming import org_tag
+from dalgo.naming import org_object_name, org_tag
 from dalgo.prefect_objects import (
     org_block_documents,
     org_concurrency_limit_names,
@@ -27,7 +27,7 @@ from tests.conftest import OrgWithRoles, wait_for_run
 
 async def _populate(settings: Settings, org: str) -> None:
     async with prefect_client(settings) as client:
-        await Secret(value="s3cret-value").asave(f"{org}-git-token", client=client)
+        await Secret(value="s3cret-value").asave(org_object_name(org, "git-token"), client=client)
         await apply_org_deployment(
             client,
             settings,
@@ -61,9 +61,10 @@ async def _leftovers(settings: Settings, org: str) -> dict[str, int]:
 
 
 def test_deleting_an_org_leaves_nothing_tagged_with_it(
-    client: TestClient, worker: str, settings: Settings, make_org_with_roles: Callable[[], OrgWithRoles]
+    client: TestClient, worker: str, settings: Settings, make_org_with_roles: Callable[..., OrgWithRoles]
 ) -> None:
-    org, neighbour = make_org_with_roles(), make_org_with_roles()
+    org = make_org_with_roles()
+    neighbour = make_org_with_roles(f"{org.slug}-east")
     asyncio.run(_populate(settings, org.slug))
     asyncio.run(_populate(settings, neighbour.slug))
     check = client.post(f"/api/v1/orgs/{org.slug}/warehouse/check", headers=org.headers["guest"]).json()
