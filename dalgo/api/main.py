@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dalgo.api.routes import auth, health, invitations, me, members, orgs, roles, runs, warehouse
+from dalgo.api.routes import auth, health, invitations, me, members, orgs, roles, runs, sources, warehouse
 from dalgo.db.engine import make_engine, migrate
 from dalgo.deployments.client import PrefectUnavailableError
 from dalgo.mail import mailer_from_settings
@@ -40,8 +40,9 @@ _PLAIN_ERRORS = {
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, me, roles, health, orgs, members, runs, warehouse):
+    for module in (auth, me, roles, health, orgs, members, runs, warehouse, sources):
         router.include_router(module.router)
+    router.include_router(sources.definitions_router)
     router.include_router(invitations.org_router)
     router.include_router(invitations.router)
     return router

@@ -47,6 +47,21 @@ DELETE_ORG = Operation(
     description="Remove everything an org owns in Prefect, then the org itself.",
 )
 
+CHECK_SOURCE = Operation(
+    name="check-source",
+    flow_name="check-source",
+    entrypoint="dalgo.flows.sources.check_source_flow",
+    kind="check",
+    description="Check that a source's connector can connect.",
+)
+DISCOVER_SOURCE = Operation(
+    name="discover-source",
+    flow_name="discover-source",
+    entrypoint="dalgo.flows.sources.discover_source_flow",
+    kind="discover",
+    description="List the streams a source offers.",
+)
+
 _known_deployments: dict[tuple[str, str, str], uuid.UUID] = {}
 
 

@@ -1,0 +1,69 @@
+"""Flows over an org's sources: check the connection, discover the streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from prefect import flow, get_run_logger
+
+from dalgo.blocks.source import SourceBlock
+from dalgo.connectors.catalogue import connector
+from dalgo.connectors.source import check_source, discover_streams
+from dalgo.connectors.spec import merge_secrets
+from dalgo.flows.results import record_result
+from dalgo.naming import org_object_name
+from dalgo.settings import get_settings
+
+
+def source_block_name(org: str, source_id: str) -> str:
+    """The name of the block of one of the org's sources."""
+    return org_object_name(org, "source", source_id.replace("-", ""))
+
+
+def _scrub(text: str, secrets: dict[str, Any]) -> str:
+    for value in secrets.values():
+        if isinstance(value, str) and len(value) >= 4:
+            text = text.replace(value, "********")
+    return text
+
+
+async def _load(org: str, source_id: str) -> tuple[SourceBlock, dict[str, Any], dict[str, Any]]:
+    block: SourceBlock = await SourceBlock.aload(source_block_name(org, source_id))
+    secrets = block.secrets.get_secret_value()
+    return block, merge_secrets(block.config, secrets), secrets
+
+
+def connectors_dir() -> Any:
+    """Where connectors are installed on this worker."""
+    return get_settings().resolved_home / "connectors"
+
+
+@flow(name="check-source")
+async def check_source_flow(org: str, source_id: str) -> dict[str, Any]:
+    """Check that the source's connector can connect with its configuration: `{ok, message}`."""
+    logger = get_run_logger()
+    block, config, secrets = await _load(org, source_id)
+    logger.info("Checking %s (%s)", block.title, block.definition)
+    ok, message = await anyio.to_thread.run_sync(
+        check_source, connector(block.definition), config, connectors_dir()
+    )
+    result = {"ok": ok, "message": _scrub(message, secrets)}
+    (logger.info if ok else logger.warning)("Result: %s", result["message"])
+    await record_result(result)
+    return result
+
+
+@flow(name="discover-source")
+async def discover_source_flow(org: str, source_id: str) -> dict[str, Any]:
+    """List the streams the source offers, with their fields and sync modes: `{streams}`."""
+    logger = get_run_logger()
+    block, config, _ = await _load(org, source_id)
+    logger.info("Discovering the streams of %s (%s)", block.title, block.definition)
+    streams = await anyio.to_thread.run_sync(
+        discover_streams, connector(block.definition), config, connectors_dir()
+    )
+    logger.info("Found %d streams: %s", len(streams), ", ".join(s["name"] for s in streams))
+    result = {"streams": streams}
+    await record_result(result)
+    return result

@@ -1,0 +1,149 @@
+"""Sources through the API with real connectors installed from PyPI (source-faker, source-file)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from dalgo.deployments import sources
+from dalgo.deployments.client import prefect_client
+from dalgo.settings import Settings
+from tests.conftest import OrgWithRoles, ResponseRecorder, wait_for_run
+
+
+def test_definitions_and_their_specs(
+    client: TestClient, make_org_with_roles: Callable[..., OrgWithRoles]
+) -> None:
+    org = make_org_with_roles()
+    headers = org.headers["guest"]
+    definitions = client.get(f"/api/v1/orgs/{org.slug}/source-definitions", headers=headers).json()
+    names = {d["name"] for d in definitions}
+    assert {"source-faker", "source-file"} <= names
+    spec = client.get(f"/api/v1/orgs/{org.slug}/source-definitions/source-faker/spec", headers=headers)
+    assert spec.status_code == 200
+    assert "count" in spec.json()["properties"]
+    unknown = client.get(f"/api/v1/orgs/{org.slug}/source-definitions/source-nothing/spec", headers=headers)
+    assert unknown.status_code == 404 and "source-nothing" in unknown.json()["detail"]
+
+
+def test_a_config_that_fails_the_spec_is_refused_naming_the_field(
+    client: TestClient, make_org_with_roles: Callable[..., OrgWithRoles]
+) -> None:
+    org = make_org_with_roles()
+    response = client.post(
+        f"/api/v1/orgs/{org.slug}/sources",
+        json={"name": "Fake", "definition": "source-faker", "config": {"count": "many"}},
+        headers=org.headers["pipeline-manager"],
+    )
+    assert response.status_code == 422
+    assert "count" in response.json()["detail"]
+    assert client.get(f"/api/v1/orgs/{org.slug}/sources", headers=org.headers["guest"]).json()["count"] == 0
+
+
+def test_create_read_update_check_discover_and_delete_a_source(
+    client: TestClient, worker: str, make_org_with_roles: Callable[..., OrgWithRoles]
+) -> None:
+    org = make_org_with_roles()
+    manager = org.headers["pipeline-manager"]
+    created = client.post(
+        f"/api/v1/orgs/{org.slug}/sources",
+        json={"name": "Fake people", "definition": "source-faker", "config": {"count": 50, "seed": 1}},
+        headers=manager,
+    )
+    assert created.status_code == 201, created.text
+    source = created.json()
+    assert source["config"]["count"] == 50
+    listed = client.get(f"/api/v1/orgs/{org.slug}/sources", headers=org.headers["guest"]).json()
+    assert listed["count"] == 1 and listed["data"][0]["id"] == source["id"]
+    url = f"/api/v1/orgs/{org.slug}/sources/{source['id']}"
+    renamed = client.put(
+        url, json={"name": "Fake folks", "config": {"count": 20, "seed": 1}}, headers=manager
+    )
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Fake folks"
+    assert renamed.json()["config"]["count"] == 20
+
+    check = client.post(f"{url}/check", headers=org.headers["guest"])
+    assert check.status_code == 202
+    checked = wait_for_run(client, org.slug, check.json()["flow_run_id"], org.headers["guest"], timeout_s=300)
+    assert checked["kind"] == "check" and checked["result"]["ok"] is True, checked  # type: ignore[index]
+    discover = client.post(f"{url}/discover", headers=org.headers["guest"])
+    discovered = wait_for_run(
+        client, org.slug, discover.json()["flow_run_id"], org.headers["guest"], timeout_s=300
+    )
+    assert discovered["kind"] == "discover"
+    streams = {s["name"] for s in discovered["result"]["streams"]}  # type: ignore[index]
+    assert {"users", "products", "purchases"} <= streams
+
+    assert client.delete(url, headers=org.headers["analyst"]).status_code == 403
+    assert client.delete(url, headers=manager).status_code == 204
+    assert client.get(url, headers=manager).status_code == 404
+    assert client.post(f"{url}/check", headers=manager).status_code == 404
+
+
+def test_secret_fields_are_masked_kept_and_never_answered(
+    client: TestClient,
+    settings: Settings,
+    recorder: ResponseRecorder,
+    tmp_path: Path,
+    make_org_with_roles: Callable[..., OrgWithRoles],
+) -> None:
+    org = make_org_with_roles()
+    manager = org.headers["pipeline-manager"]
+    password = f"sftp-{uuid.uuid4().hex}"
+    config = {
+        "dataset_name": "people",
+        "format": "csv",
+        "url": "/data/people.csv",
+        "provider": {
+            "storage": "SFTP",
+            "user": "ngo",
+            "password": password,
+            "host": "127.0.0.1",
+            "port": "22",
+        },
+    }
+    created = client.post(
+        f"/api/v1/orgs/{org.slug}/sources",
+        json={"name": "Field data", "definition": "source-file", "config": config},
+        headers=manager,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["config"]["provider"]["password"] == "********"
+    url = f"/api/v1/orgs/{org.slug}/sources/{created.json()['id']}"
+    kept = client.put(url, json={"config": created.json()["config"]}, headers=manager)
+    assert kept.status_code == 200
+    client.get(url, headers=org.headers["guest"])
+    client.get(f"/api/v1/orgs/{org.slug}/sources", headers=org.headers["guest"])
+
+    async def stored_password() -> object:
+        async with prefect_client(settings) as prefect:
+            block = await sources.load_source(prefect, org.slug, uuid.UUID(created.json()["id"]))
+            assert block is not None
+            return block.secrets.get_secret_value()["provider.password"]
+
+    assert asyncio.run(stored_password()) == password
+    for method, address, body in recorder.bodies:
+        assert password not in body, f"{method} {address} answered the password"
+
+
+def test_another_orgs_source_answers_404(
+    client: TestClient, make_org_with_roles: Callable[..., OrgWithRoles]
+) -> None:
+    theirs, mine = make_org_with_roles(), make_org_with_roles()
+    created = client.post(
+        f"/api/v1/orgs/{theirs.slug}/sources",
+        json={"name": "Theirs", "definition": "source-faker", "config": {"count": 5}},
+        headers=theirs.headers["super-admin"],
+    ).json()
+    headers = mine.headers["super-admin"]
+    base = f"/api/v1/orgs/{mine.slug}/sources/{created['id']}"
+    for method, path in (("GET", ""), ("PUT", ""), ("DELETE", ""), ("POST", "/check"), ("POST", "/discover")):
+        response = client.request(
+            method, base + path, headers=headers, json={"name": "x"} if method == "PUT" else None
+        )
+        assert response.status_code == 404, (method, path)
+    assert client.get(f"/api/v1/orgs/{mine.slug}/sources", headers=headers).json()["count"] == 0
