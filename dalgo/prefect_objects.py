@@ -4,6 +4,7 @@ concurrency limits (by tag or name). Shared by the deployment factory and the or
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prefect.client.orchestration import PrefectClient
@@ -56,36 +57,40 @@ async def delete_org_block(client: PrefectClient, org: str, suffix: str) -> bool
     return False
 
 
-async def org_deployment_ids(client: PrefectClient, org: str) -> list[uuid.UUID]:
-    """Every deployment tagged with the org."""
-    ids: list[uuid.UUID] = []
+async def _all_pages(read_page: Callable[[int], Awaitable[list[Any]]]) -> list[Any]:
+    """Every item of a paged Prefect read, page by page."""
+    items: list[Any] = []
     offset = 0
     while True:
-        page = await client.read_deployments(
+        page = await read_page(offset)
+        items.extend(page)
+        if len(page) < PAGE:
+            return items
+        offset += PAGE
+
+
+async def org_deployment_ids(client: PrefectClient, org: str) -> list[uuid.UUID]:
+    """Every deployment tagged with the org."""
+    deployments = await _all_pages(
+        lambda offset: client.read_deployments(
             deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[org_tag(org)])),
             limit=PAGE,
             offset=offset,
         )
-        ids.extend(d.id for d in page)
-        if len(page) < PAGE:
-            return ids
-        offset += PAGE
+    )
+    return [d.id for d in deployments]
 
 
 async def org_flow_run_ids(client: PrefectClient, org: str) -> list[uuid.UUID]:
     """Every flow run tagged with the org."""
-    ids: list[uuid.UUID] = []
-    offset = 0
-    while True:
-        page = await client.read_flow_runs(
+    runs = await _all_pages(
+        lambda offset: client.read_flow_runs(
             flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[org_tag(org)])),
             limit=PAGE,
             offset=offset,
         )
-        ids.extend(r.id for r in page)
-        if len(page) < PAGE:
-            return ids
-        offset += PAGE
+    )
+    return [r.id for r in runs]
 
 
 def org_lock_prefix(org: str) -> str:
@@ -95,15 +100,9 @@ def org_lock_prefix(org: str) -> str:
 
 async def org_concurrency_limit_names(client: PrefectClient, org: str) -> list[str]:
     """The org's global concurrency limits (locks, and the tag limit on `org:<slug>`)."""
-    names: list[str] = []
-    offset = 0
-    while True:
-        page = await client.read_global_concurrency_limits(limit=PAGE, offset=offset)
-        names.extend(
-            limit.name
-            for limit in page
-            if limit.name.startswith(org_lock_prefix(org)) or limit.name == f"tag:{org_tag(org)}"
-        )
-        if len(page) < PAGE:
-            return names
-        offset += PAGE
+    limits = await _all_pages(lambda offset: client.read_global_concurrency_limits(limit=PAGE, offset=offset))
+    return [
+        limit.name
+        for limit in limits
+        if limit.name.startswith(org_lock_prefix(org)) or limit.name == f"tag:{org_tag(org)}"
+    ]

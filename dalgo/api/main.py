@@ -12,7 +12,19 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dalgo.api.routes import auth, health, invitations, me, members, orgs, roles, runs, sources, warehouse
+from dalgo.api.routes import (
+    auth,
+    connections,
+    health,
+    invitations,
+    me,
+    members,
+    orgs,
+    roles,
+    runs,
+    sources,
+    warehouse,
+)
 from dalgo.db.engine import make_engine, migrate
 from dalgo.deployments.client import PrefectUnavailableError
 from dalgo.mail import mailer_from_settings
@@ -40,7 +52,7 @@ _PLAIN_ERRORS = {
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, me, roles, health, orgs, members, runs, warehouse, sources):
+    for module in (auth, me, roles, health, orgs, members, runs, warehouse, sources, connections):
         router.include_router(module.router)
     router.include_router(sources.definitions_router)
     router.include_router(invitations.org_router)

@@ -11,7 +11,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
@@ -42,7 +42,7 @@ from dalgo.naming import KIND_TAG_PREFIX, TRIGGERED_BY_TAG_PREFIX, org_deletion_
 COMPLETED_WITH_WARNINGS = "CompletedWithWarnings"
 WAITING_FOR_LOCK = "WaitingForLock"
 
-API_STATES = (
+RunState = Literal[
     "scheduled",
     "pending",
     "running",
@@ -53,7 +53,8 @@ API_STATES = (
     "cancelling",
     "cancelled",
     "waiting_for_lock",
-)
+]
+API_STATES: tuple[str, ...] = get_args(RunState)
 
 _BY_TYPE = {
     StateType.SCHEDULED: "scheduled",

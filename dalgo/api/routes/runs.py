@@ -12,21 +12,10 @@ from prefect.client.schemas.objects import FlowRun
 from dalgo.api.deps import OrgContext, PageParams, PrefectDep, require
 from dalgo.api.schemas import LogPage, LogPublic, Page, RunDetailPublic, RunPublic, StepPublic
 from dalgo.deployments import runs
+from dalgo.deployments.runs import RunState
 
 router = APIRouter(prefix="/orgs/{org}/runs", tags=["runs"])
 
-RunState = Literal[
-    "scheduled",
-    "pending",
-    "running",
-    "completed",
-    "completed_with_warnings",
-    "failed",
-    "crashed",
-    "cancelling",
-    "cancelled",
-    "waiting_for_lock",
-]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 RUN_NOT_FOUND = "This organization has no run with that id."

@@ -1,0 +1,205 @@
+"""An org's connections: a block and a sync deployment each, a lock (a global concurrency limit
+of 1), and their sync runs. Lists use a bounded number of Prefect queries, whatever their length."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+from dalgo.blocks.connection import ConnectionBlock
+from dalgo.deployments.factory import (
+    OrgDeploymentSpec,
+    apply_org_deployment,
+    delete_org_deployment,
+    find_org_deployment,
+)
+from dalgo.deployments.runs import api_state
+from dalgo.flows.ingest import connection_block_name, connection_lock
+from dalgo.naming import kind_tag, org_object_name, org_tag, triggered_by_tag
+from dalgo.settings import Settings
+
+CONNECTION_BLOCK_TYPE = "dalgo-connection"
+ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING, StateType.PAUSED]
+
+
+def connection_tag(connection_id: uuid.UUID | str) -> str:
+    return f"connection:{connection_id}"
+
+
+def _suffix(connection_id: uuid.UUID) -> str:
+    return connection_id.hex
+
+
+def _spec(org: str, connection_id: uuid.UUID, block: ConnectionBlock) -> OrgDeploymentSpec:
+    return OrgDeploymentSpec(
+        org=org,
+        kind="sync",
+        name=f"sync-{_suffix(connection_id)}",
+        flow_name="sync-connection",
+        entrypoint="dalgo.flows.ingest.sync_connection",
+        parameters={"org": org, "connection_id": str(connection_id)},
+        description=f"Sync {block.title}",
+        extra_tags=(connection_tag(connection_id),),
+        blocks={f"connection-{_suffix(connection_id)}": block},
+    )
+
+
+async def apply_connection(
+    client: PrefectClient, settings: Settings, org: str, connection_id: uuid.UUID, block: ConnectionBlock
+) -> None:
+    """Save the connection's block and sync deployment (all or nothing) and make sure its lock exists."""
+    await apply_org_deployment(client, settings, _spec(org, connection_id, block))
+    try:
+        await client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=connection_lock(org, str(connection_id)), limit=1)
+        )
+    except ObjectAlreadyExists:
+        pass
+    except Exception:
+        await delete_org_deployment(
+            client, org, f"sync-{_suffix(connection_id)}", (f"connection-{_suffix(connection_id)}",)
+        )
+        raise
+
+
+async def delete_connection(client: PrefectClient, org: str, connection_id: uuid.UUID) -> bool:
+    """Remove the connection's deployment, block and lock; False when there was none."""
+    deleted = await delete_org_deployment(
+        client, org, f"sync-{_suffix(connection_id)}", (f"connection-{_suffix(connection_id)}",)
+    )
+    with contextlib.suppress(ObjectNotFound):
+        await client.delete_global_concurrency_limit_by_name(connection_lock(org, str(connection_id)))
+    return deleted
+
+
+async def load_connection(
+    client: PrefectClient, org: str, connection_id: uuid.UUID
+) -> ConnectionBlock | None:
+    try:
+        block: ConnectionBlock = await ConnectionBlock.aload(
+            connection_block_name(org, str(connection_id)), client=client
+        )
+    except ValueError:
+        return None
+    return block
+
+
+@dataclass(frozen=True)
+class ConnectionSummary:
+    id: uuid.UUID
+    block: ConnectionBlock
+
+
+async def list_connections(
+    client: PrefectClient, org: str, limit: int, offset: int
+) -> tuple[list[ConnectionSummary], int]:
+    """The org's connections (one query for the page, one for the count)."""
+    await ConnectionBlock.aregister_type_and_schema(client=client)
+    prefix = f"{org_object_name(org, 'connection')}-"
+    query = {
+        "block_documents": {"name": {"like_": f"{prefix}%"}},
+        "block_types": {"slug": {"any_": [CONNECTION_BLOCK_TYPE]}},
+    }
+    response = await client.request(
+        "POST",
+        "/block_documents/filter",
+        json={**query, "include_secrets": False, "limit": limit, "offset": offset},
+    )
+    response.raise_for_status()
+    count = await client.request("POST", "/block_documents/count", json=query)
+    count.raise_for_status()
+    found = [
+        ConnectionSummary(
+            uuid.UUID(d["name"].removeprefix(prefix)), ConnectionBlock.model_validate(d["data"])
+        )
+        for d in response.json()
+        if d["name"].startswith(prefix)
+    ]
+    return found, int(count.json())
+
+
+async def active_syncs(
+    client: PrefectClient, org: str, connection_ids: list[uuid.UUID]
+) -> dict[str, FlowRun]:
+    """The oldest unfinished sync run of each connection that has one (one query)."""
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[org_tag(org), kind_tag("sync")]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE)),
+        ),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        limit=200,
+    )
+    wanted = {connection_tag(c) for c in connection_ids}
+    holders: dict[str, FlowRun] = {}
+    for run in runs:
+        for tag in run.tags:
+            if tag in wanted and tag not in holders:
+                holders[tag] = run
+    return holders
+
+
+async def last_syncs(client: PrefectClient, org: str, connection_ids: list[uuid.UUID]) -> dict[str, FlowRun]:
+    """The latest sync run of each connection among the org's recent syncs (one query)."""
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[org_tag(org), kind_tag("sync")])),
+        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+        limit=200,
+    )
+    wanted = {connection_tag(c) for c in connection_ids}
+    latest: dict[str, FlowRun] = {}
+    for run in runs:
+        for tag in run.tags:
+            if tag in wanted and tag not in latest:
+                latest[tag] = run
+    return latest
+
+
+class ConnectionBusyError(RuntimeError):
+    """A sync of the connection is already under way."""
+
+    def __init__(self, holder: FlowRun) -> None:
+        super().__init__(f"This connection is already syncing (run {holder.id}); wait for it to finish.")
+        self.holder = holder
+
+
+async def start_sync(
+    client: PrefectClient, org: str, connection_id: uuid.UUID, triggered_by: str | None
+) -> uuid.UUID:
+    """Start a sync run of the connection; ConnectionBusyError when one is under way."""
+    busy = (await active_syncs(client, org, [connection_id])).get(connection_tag(connection_id))
+    if busy is not None:
+        raise ConnectionBusyError(busy)
+    deployment = await find_org_deployment(client, org, f"sync-{_suffix(connection_id)}")
+    if deployment is None:
+        raise LookupError(f"the sync deployment of connection {connection_id} is missing")
+    tags = [triggered_by_tag(triggered_by)] if triggered_by else []
+    run = await client.create_flow_run_from_deployment(
+        deployment.id,
+        tags=tags,
+        name=org_object_name(org, "sync", _suffix(connection_id)[:8], uuid.uuid4().hex[:6]),
+    )
+    return run.id
+
+
+def run_brief(run: FlowRun | None) -> dict[str, Any] | None:
+    """A run as the connection list shows it."""
+    if run is None:
+        return None
+    since: datetime | None = run.start_time or run.expected_start_time
+    return {"id": run.id, "state": api_state(run.state), "since": since, "end_time": run.end_time}

@@ -1,0 +1,110 @@
+"""Syncing a connection with the embedded engine: the source's connector, run through PyAirbyte,
+writing into the org's warehouse, holding the connection's lock for as long as it runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from prefect import flow, get_run_logger
+from prefect.concurrency.asyncio import concurrency
+
+from dalgo.blocks.connection import ConnectionBlock
+from dalgo.blocks.source import SourceBlock
+from dalgo.blocks.warehouse import WarehouseBlock
+from dalgo.connectors.catalogue import connector
+from dalgo.connectors.source import get_source
+from dalgo.connectors.spec import merge_secrets
+from dalgo.flows.results import record_result
+from dalgo.flows.sources import connectors_dir, source_block_name
+from dalgo.flows.warehouse import warehouse_block_name
+from dalgo.naming import org_object_name
+
+LOCK_LEASE_S = 120.0
+
+
+def connection_block_name(org: str, connection_id: str) -> str:
+    """The name of the block of one of the org's connections."""
+    return org_object_name(org, "connection", connection_id.replace("-", ""))
+
+
+def connection_lock(org: str, connection_id: str) -> str:
+    """The global concurrency limit (limit 1) that a sync of the connection holds while it runs."""
+    return f"lock:{org}:connection:{connection_id}"
+
+
+def warehouse_cache(warehouse: WarehouseBlock, schema: str, state_dir: Path) -> Any:
+    """The PyAirbyte cache that writes into the warehouse's schema (its sync state kept there too)."""
+    from airbyte.caches import DuckDBCache, PostgresCache
+
+    if warehouse.type == "postgres":
+        return PostgresCache(
+            host=str(warehouse.host),
+            port=int(warehouse.port or 5432),
+            database=str(warehouse.database),
+            username=str(warehouse.user),
+            password=warehouse.password.get_secret_value() if warehouse.password else "",
+            schema_name=schema,
+        )
+    if warehouse.type == "duckdb":
+        return DuckDBCache(db_path=str(warehouse.path), schema_name=schema, cache_dir=state_dir)
+    raise ValueError(f"The embedded engine cannot write to a {warehouse.type} warehouse yet.")
+
+
+def _read(
+    source_block: SourceBlock, config: dict[str, Any], connection: ConnectionBlock, warehouse: WarehouseBlock
+) -> dict[str, Any]:
+    folder = connectors_dir()
+    source = get_source(connector(source_block.definition), config, connection.streams, folder)
+    if connection.streams is None:
+        source.select_all_streams()
+    cache = warehouse_cache(warehouse, connection.destination_schema, folder.parent / "airbyte" / "cache")
+    started = time.monotonic()
+    try:
+        result = source.read(cache=cache)
+        processed = int(result.processed_records)
+        synced = set(result.streams)
+    finally:
+        cache.close()
+    tracker = getattr(result, "_progress_tracker", None)
+    counts: dict[str, int] = dict(getattr(tracker, "stream_read_counts", {}) or {})
+    sizes: dict[str, int] = dict(getattr(tracker, "stream_bytes_read", {}) or {})
+    streams = {
+        name: {"records": counts.get(name, 0), "bytes": sizes.get(name, 0)}
+        for name in sorted(synced | set(counts))
+    }
+    return {
+        "records": processed,
+        "streams": streams,
+        "duration_s": round(time.monotonic() - started, 3),
+        "destination_schema": connection.destination_schema,
+    }
+
+
+@flow(name="sync-connection")
+async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
+    """Sync the connection's streams into the org's warehouse; the result has records and bytes
+    per stream and the duration. Incremental streams resume from the state kept with the data."""
+    logger = get_run_logger()
+    connection: ConnectionBlock = await ConnectionBlock.aload(connection_block_name(org, connection_id))
+    source_block: SourceBlock = await SourceBlock.aload(source_block_name(org, connection.source_id))
+    warehouse: WarehouseBlock = await WarehouseBlock.aload(warehouse_block_name(org))
+    config = merge_secrets(source_block.config, source_block.secrets.get_secret_value())
+    async with concurrency(
+        connection_lock(org, connection_id), occupy=1, strict=True, lease_duration=LOCK_LEASE_S
+    ):
+        logger.info(
+            "Syncing %s (%s) into the %s warehouse, schema %s",
+            connection.title,
+            source_block.definition,
+            warehouse.type,
+            connection.destination_schema,
+        )
+        result = await anyio.to_thread.run_sync(_read, source_block, config, connection, warehouse)
+    for name, stream in result["streams"].items():
+        logger.info("%s: %d records, %d bytes", name, stream["records"], stream["bytes"])
+    logger.info("Synced %d records in %.1f s", result["records"], result["duration_s"])
+    await record_result(result)
+    return result

@@ -1,0 +1,173 @@
+"""Connections and syncs with the embedded engine: real connectors (source-faker, source-file)
+run through PyAirbyte into real Postgres databases and DuckDB files, on the session's worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import psycopg2
+from fastapi.testclient import TestClient
+
+from tests.api.test_warehouse import postgres_body
+from tests.conftest import OrgWithRoles, wait_for_run
+
+SYNC_TIMEOUT_S = 400
+
+
+def _source(client: TestClient, org: OrgWithRoles, definition: str, config: dict[str, object]) -> str:
+    response = client.post(
+        f"/api/v1/orgs/{org.slug}/sources",
+        json={"name": definition, "definition": definition, "config": config},
+        headers=org.headers["pipeline-manager"],
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _connection(
+    client: TestClient, org: OrgWithRoles, source_id: str, streams: list[str] | None, schema: str
+) -> str:
+    response = client.post(
+        f"/api/v1/orgs/{org.slug}/connections",
+        json={"name": "Sync", "source_id": source_id, "streams": streams, "destination_schema": schema},
+        headers=org.headers["pipeline-manager"],
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _sync(client: TestClient, org: OrgWithRoles, connection_id: str) -> dict[str, object]:
+    started = client.post(
+        f"/api/v1/orgs/{org.slug}/connections/{connection_id}/sync", headers=org.headers["pipeline-manager"]
+    )
+    assert started.status_code == 202, started.text
+    return wait_for_run(
+        client, org.slug, started.json()["flow_run_id"], org.headers["guest"], timeout_s=SYNC_TIMEOUT_S
+    )
+
+
+def _count(url: str, table: str) -> int:
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            row = cursor.fetchone()
+            assert row is not None
+            return int(row[0])
+    finally:
+        connection.close()
+
+
+def test_faker_into_postgres_twice_with_a_409_while_it_runs(
+    client: TestClient,
+    worker: str,
+    make_database: Callable[[str], str],
+    make_org_with_roles: Callable[..., OrgWithRoles],
+) -> None:
+    org = make_org_with_roles()
+    url = make_database("sync")
+    assert (
+        client.put(
+            f"/api/v1/orgs/{org.slug}/warehouse", json=postgres_body(url), headers=org.headers["super-admin"]
+        ).status_code
+        == 200
+    )
+    source_id = _source(client, org, "source-faker", {"count": 40, "seed": 7})
+    connection_id = _connection(client, org, source_id, ["users"], "raw")
+    assert (
+        client.post(
+            f"/api/v1/orgs/{org.slug}/connections/{connection_id}/sync", headers=org.headers["analyst"]
+        ).status_code
+        == 403
+    )
+
+    first = client.post(
+        f"/api/v1/orgs/{org.slug}/connections/{connection_id}/sync", headers=org.headers["pipeline-manager"]
+    )
+    assert first.status_code == 202
+    run_id = first.json()["flow_run_id"]
+    second = client.post(
+        f"/api/v1/orgs/{org.slug}/connections/{connection_id}/sync", headers=org.headers["pipeline-manager"]
+    )
+    assert second.status_code == 409
+    assert second.json()["holder_run_id"] == run_id
+    listed = client.get(f"/api/v1/orgs/{org.slug}/connections", headers=org.headers["guest"]).json()
+    assert listed["count"] == 1 and listed["data"][0]["locked_by"]["id"] == run_id
+
+    detail = wait_for_run(client, org.slug, run_id, org.headers["guest"], timeout_s=SYNC_TIMEOUT_S)
+    assert detail["state"] == "completed", detail
+    assert detail["kind"] == "sync"
+    result = detail["result"]
+    assert isinstance(result, dict)
+    assert result["streams"]["users"]["records"] == 40
+    assert result["streams"]["users"]["bytes"] >= 0
+    assert result["duration_s"] > 0
+    assert _count(url, "raw.users") == 40
+
+    again = _sync(client, org, connection_id)
+    assert again["state"] == "completed", again
+    assert _count(url, "raw.users") == 40
+    preview = client.get(
+        f"/api/v1/orgs/{org.slug}/warehouse/tables/raw/users?limit=3", headers=org.headers["guest"]
+    )
+    assert preview.status_code == 200 and len(preview.json()["rows"]) == 3
+    runs = client.get(
+        f"/api/v1/orgs/{org.slug}/runs?connection_id={connection_id}", headers=org.headers["guest"]
+    ).json()
+    assert runs["count"] == 2
+    shown = client.get(
+        f"/api/v1/orgs/{org.slug}/connections/{connection_id}", headers=org.headers["guest"]
+    ).json()
+    assert shown["locked_by"] is None and shown["last_run"]["state"] == "completed"
+
+
+def test_a_csv_file_into_duckdb(
+    client: TestClient,
+    worker: str,
+    tmp_path: Path,
+    settings: object,
+    make_org_with_roles: Callable[..., OrgWithRoles],
+) -> None:
+    org = make_org_with_roles()
+    csv = tmp_path / "trees.csv"
+    csv.write_text("id,kind,height\n" + "".join(f"{i},oak,{i * 1.5}\n" for i in range(25)))
+    saved = client.put(
+        f"/api/v1/orgs/{org.slug}/warehouse", json={"type": "duckdb"}, headers=org.headers["super-admin"]
+    )
+    assert saved.status_code == 200
+    source_id = _source(
+        client,
+        org,
+        "source-file",
+        {"dataset_name": "trees", "format": "csv", "url": str(csv), "provider": {"storage": "local"}},
+    )
+    connection_id = _connection(client, org, source_id, None, "field_data")
+    detail = _sync(client, org, connection_id)
+    assert detail["state"] == "completed", detail
+    with duckdb.connect(saved.json()["path"], read_only=True) as connection:
+        row = connection.execute("SELECT count(*), max(height) FROM field_data.trees").fetchone()
+    assert row == (25, 36.0)
+
+
+def test_connections_of_a_missing_source_and_of_another_org(
+    client: TestClient, make_org_with_roles: Callable[..., OrgWithRoles]
+) -> None:
+    theirs, mine = make_org_with_roles(), make_org_with_roles()
+    source_id = _source(client, theirs, "source-faker", {"count": 5})
+    refused = client.post(
+        f"/api/v1/orgs/{mine.slug}/connections",
+        json={"name": "x", "source_id": source_id, "destination_schema": "raw"},
+        headers=mine.headers["pipeline-manager"],
+    )
+    assert refused.status_code == 422 and "no source" in refused.json()["detail"]
+    connection_id = _connection(client, theirs, source_id, ["users"], "raw")
+    base = f"/api/v1/orgs/{mine.slug}/connections/{connection_id}"
+    headers = mine.headers["super-admin"]
+    for method, path in (("GET", ""), ("PUT", ""), ("DELETE", ""), ("POST", "/sync")):
+        response = client.request(method, base + path, headers=headers, json={} if method == "PUT" else None)
+        assert response.status_code == 404, (method, path)
+    own = f"/api/v1/orgs/{theirs.slug}/connections/{connection_id}"
+    assert client.delete(own, headers=theirs.headers["pipeline-manager"]).status_code == 204
+    assert client.get(own, headers=theirs.headers["guest"]).status_code == 404
