@@ -3,13 +3,16 @@ run through PyAirbyte into real Postgres databases and DuckDB files, on the sess
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import psutil
 import psycopg2
 from fastapi.testclient import TestClient
 
+from dalgo.settings import Settings
 from tests.api.test_warehouse import postgres_body
 from tests.conftest import OrgWithRoles, wait_for_run
 
@@ -171,3 +174,62 @@ def test_connections_of_a_missing_source_and_of_another_org(
     own = f"/api/v1/orgs/{theirs.slug}/connections/{connection_id}"
     assert client.delete(own, headers=theirs.headers["pipeline-manager"]).status_code == 204
     assert client.get(own, headers=theirs.headers["guest"]).status_code == 404
+
+
+def test_cancelling_a_running_sync_ends_it_and_its_connector(
+    client: TestClient,
+    worker: str,
+    settings: Settings,
+    make_database: Callable[[str], str],
+    make_org_with_roles: Callable[..., OrgWithRoles],
+) -> None:
+    """A long faker sync is cancelled while it runs: the run ends cancelled, no connector process
+    of it is left, and the connection's lock is free for the next sync."""
+    org = make_org_with_roles()
+    url = make_database("cancel")
+    body = postgres_body(url)
+    assert (
+        client.put(
+            f"/api/v1/orgs/{org.slug}/warehouse", json=body, headers=org.headers["super-admin"]
+        ).status_code
+        == 200
+    )
+    source_id = _source(client, org, "source-faker", {"count": 5_000_000, "seed": 3})
+    connection_id = _connection(client, org, source_id, ["users"], "raw")
+    started = client.post(
+        f"/api/v1/orgs/{org.slug}/connections/{connection_id}/sync", headers=org.headers["pipeline-manager"]
+    )
+    run_id = started.json()["flow_run_id"]
+    run_url = f"/api/v1/orgs/{org.slug}/runs/{run_id}"
+    deadline = time.monotonic() + SYNC_TIMEOUT_S
+    while not _connector_processes(settings):
+        assert time.monotonic() < deadline, "the connector never started"
+        assert client.get(run_url, headers=org.headers["guest"]).json()["state"] in (
+            "scheduled",
+            "pending",
+            "running",
+        )
+        time.sleep(0.5)
+
+    assert client.post(f"{run_url}/cancel", headers=org.headers["pipeline-manager"]).status_code == 202
+    detail = wait_for_run(client, org.slug, run_id, org.headers["guest"], timeout_s=120)
+    assert detail["state"] == "cancelled", detail
+    deadline = time.monotonic() + 30
+    while _connector_processes(settings):
+        assert time.monotonic() < deadline, "a connector process outlived its cancelled run"
+        time.sleep(0.5)
+    shown = client.get(
+        f"/api/v1/orgs/{org.slug}/connections/{connection_id}", headers=org.headers["guest"]
+    ).json()
+    assert shown["locked_by"] is None
+
+
+def _connector_processes(settings: Settings) -> list[psutil.Process]:
+    """Running processes of the faker connector installed under the session's DALGO_HOME."""
+    folder = str(settings.resolved_home / "connectors")
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if folder in cmdline and "source-faker" in cmdline and " read " in f" {cmdline} ":
+            found.append(process)
+    return found
