@@ -3,7 +3,9 @@ a real SMTP server (aiosmtpd), and the API app in-process against all three."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -25,11 +27,14 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId
 from sqlmodel import Session, select
 
 from dalgo.api.main import create_app
 from dalgo.api.services.accounts import create_user
 from dalgo.db.models import Membership, Org, User
+from dalgo.deployments.client import prefect_client
+from dalgo.naming import org_tag
 from dalgo.settings import Settings
 from tests import prefect_env
 
@@ -366,3 +371,19 @@ def make_org_with_roles(api: Api, platform_admin: dict[str, str]) -> Callable[..
         return OrgWithRoles(slug, headers, users)
 
     return make
+
+
+def org_run_parameters_and_logs(settings: Settings, org: str) -> tuple[str, str]:
+    """The parameters of every run of the org (as JSON) and every log line of them, from Prefect."""
+
+    async def read() -> tuple[str, str]:
+        async with prefect_client(settings) as prefect:
+            runs = await prefect.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[org_tag(org)]))
+            )
+            logs = await prefect.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[r.id for r in runs]))
+            )
+            return json.dumps([r.parameters for r in runs]), "\n".join(log.message for log in logs)
+
+    return asyncio.run(read())

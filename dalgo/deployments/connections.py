@@ -145,13 +145,7 @@ async def active_syncs(
         sort=FlowRunSort.EXPECTED_START_TIME_ASC,
         limit=200,
     )
-    wanted = {connection_tag(c) for c in connection_ids}
-    holders: dict[str, FlowRun] = {}
-    for run in runs:
-        for tag in run.tags:
-            if tag in wanted and tag not in holders:
-                holders[tag] = run
-    return holders
+    return _first_by_connection(runs, connection_ids)
 
 
 async def last_syncs(client: PrefectClient, org: str, connection_ids: list[uuid.UUID]) -> dict[str, FlowRun]:
@@ -161,13 +155,18 @@ async def last_syncs(client: PrefectClient, org: str, connection_ids: list[uuid.
         sort=FlowRunSort.EXPECTED_START_TIME_DESC,
         limit=200,
     )
+    return _first_by_connection(runs, connection_ids)
+
+
+def _first_by_connection(runs: list[FlowRun], connection_ids: list[uuid.UUID]) -> dict[str, FlowRun]:
+    """The first of the runs for each of the connections, by connection tag."""
     wanted = {connection_tag(c) for c in connection_ids}
-    latest: dict[str, FlowRun] = {}
+    first: dict[str, FlowRun] = {}
     for run in runs:
         for tag in run.tags:
-            if tag in wanted and tag not in latest:
-                latest[tag] = run
-    return latest
+            if tag in wanted and tag not in first:
+                first[tag] = run
+    return first
 
 
 class ConnectionBusyError(RuntimeError):

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId
 
 from dalgo.deployments import sources
 from dalgo.deployments.client import prefect_client
-from dalgo.naming import org_tag
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles, ResponseRecorder, wait_for_run
+from tests.conftest import OrgWithRoles, ResponseRecorder, org_run_parameters_and_logs, wait_for_run
 
 
 def test_definitions_and_their_specs(
@@ -136,17 +133,7 @@ def test_secret_fields_are_masked_kept_and_never_answered(
     assert checked["result"]["ok"] is False  # type: ignore[index]
     client.get(f"/api/v1/orgs/{org.slug}/runs/{check.json()['flow_run_id']}/logs", headers=manager)
 
-    async def prefect_side() -> tuple[str, str]:
-        async with prefect_client(settings) as prefect:
-            runs = await prefect.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[org_tag(org.slug)]))
-            )
-            logs = await prefect.read_logs(
-                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[r.id for r in runs]))
-            )
-            return json.dumps([r.parameters for r in runs]), "\n".join(log.message for log in logs)
-
-    parameters, logs = asyncio.run(prefect_side())
+    parameters, logs = org_run_parameters_and_logs(settings, org.slug)
     assert "source_id" in parameters and password not in parameters
     assert "Checking Field data" in logs and password not in logs
     for method, address, body in recorder.bodies:

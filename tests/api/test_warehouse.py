@@ -3,19 +3,20 @@ only its configuration errors are checked)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from collections.abc import Callable
 
 import psycopg2
 from fastapi.testclient import TestClient
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId
 
-from dalgo.deployments.client import prefect_client
-from dalgo.naming import org_tag
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles, ResponseRecorder, free_port, wait_for_run
+from tests.conftest import (
+    OrgWithRoles,
+    ResponseRecorder,
+    free_port,
+    org_run_parameters_and_logs,
+    wait_for_run,
+)
 
 
 def postgres_body(url: str, **changes: object) -> dict[str, object]:
@@ -194,16 +195,6 @@ def test_a_warehouse_password_appears_in_no_response_parameter_or_log(
     for method, url, text in recorder.bodies:
         assert password not in text, f"{method} {url} answered the password"
 
-    async def prefect_side() -> tuple[str, str]:
-        async with prefect_client(settings) as prefect:
-            runs = await prefect.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[org_tag(org.slug)]))
-            )
-            logs = await prefect.read_logs(
-                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[r.id for r in runs]))
-            )
-            return json.dumps([r.parameters for r in runs]), "\n".join(log.message for log in logs)
-
-    parameters, logs = asyncio.run(prefect_side())
+    parameters, logs = org_run_parameters_and_logs(settings, org.slug)
     assert org.slug in parameters and password not in parameters
     assert "Checking the postgres warehouse" in logs and password not in logs

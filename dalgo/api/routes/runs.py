@@ -22,18 +22,7 @@ RUN_NOT_FOUND = "This organization has no run with that id."
 
 
 def _public(summary: runs.RunSummary) -> RunPublic:
-    return RunPublic(
-        id=summary.id,
-        name=summary.name,
-        kind=summary.kind,
-        pipeline_id=summary.pipeline_id,
-        state=summary.state,
-        state_message=summary.state_message,
-        start_time=summary.start_time,
-        end_time=summary.end_time,
-        duration_s=summary.duration_s,
-        triggered_by=summary.triggered_by,
-    )
+    return RunPublic.model_validate(summary, from_attributes=True)
 
 
 async def _org_run(client: PrefectClient, org: str, run_id: uuid.UUID) -> FlowRun:
