@@ -67,5 +67,53 @@ def create_user(
     engine.dispose()
 
 
+@admin_app.command("airbyte-server")
+def airbyte_server(
+    api_url: Annotated[
+        str, typer.Option(help="The server's public API root, e.g. http://airbyte:8000/api/public/v1.")
+    ],
+    client_id: Annotated[str | None, typer.Option(help="Client id of an Airbyte application.")] = None,
+    client_secret: Annotated[
+        str | None, typer.Option(help="Its client secret.", envvar="DALGO_AIRBYTE_CLIENT_SECRET")
+    ] = None,
+    bearer_token: Annotated[
+        str | None, typer.Option(help="A token instead of a client.", envvar="DALGO_AIRBYTE_BEARER_TOKEN")
+    ] = None,
+    config_api_url: Annotated[
+        str | None, typer.Option(help="The Config API root, if not beside api-url.")
+    ] = None,
+    organization_id: Annotated[
+        str | None, typer.Option(help="The organization new workspaces go in.")
+    ] = None,
+) -> None:
+    """Set the platform's Airbyte server, which orgs may then choose as their ingestion engine."""
+    import asyncio
+
+    from pydantic import SecretStr
+
+    from dalgo.blocks.ingestion import AirbyteServerBlock
+    from dalgo.deployments.client import prefect_client
+    from dalgo.deployments.ingestion import save_server_block
+
+    if bearer_token is None and not (client_id and client_secret):
+        typer.echo("Error: give --client-id and --client-secret, or --bearer-token.", err=True)
+        raise typer.Exit(2)
+    block = AirbyteServerBlock(
+        api_url=api_url,
+        config_api_url=config_api_url,
+        client_id=client_id if bearer_token is None else None,
+        client_secret=SecretStr(client_secret) if client_secret and bearer_token is None else None,
+        bearer_token=SecretStr(bearer_token) if bearer_token else None,
+        organization_id=organization_id,
+    )
+
+    async def save() -> None:
+        async with prefect_client(get_settings()) as client:
+            await save_server_block(client, block)
+
+    asyncio.run(save())
+    typer.echo(f"The platform's Airbyte server is now {api_url}.")
+
+
 if __name__ == "__main__":
     app()

@@ -16,6 +16,7 @@ from dalgo.api.routes import (
     auth,
     connections,
     health,
+    ingestion,
     invitations,
     me,
     members,
@@ -27,6 +28,7 @@ from dalgo.api.routes import (
 )
 from dalgo.db.engine import make_engine, migrate
 from dalgo.deployments.client import PrefectUnavailableError
+from dalgo.ingestion.airbyte_server import AirbyteServerError
 from dalgo.mail import mailer_from_settings
 from dalgo.settings import Settings, get_settings
 
@@ -55,6 +57,7 @@ def api_router() -> APIRouter:
     for module in (auth, me, roles, health, orgs, members, runs, warehouse, sources, connections):
         router.include_router(module.router)
     router.include_router(sources.definitions_router)
+    router.include_router(ingestion.router)
     router.include_router(invitations.org_router)
     router.include_router(invitations.router)
     return router
@@ -94,6 +97,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(PrefectUnavailableError)
     async def prefect_unavailable(request: Request, exc: PrefectUnavailableError) -> JSONResponse:
         return JSONResponse(status_code=status.HTTP_503_SERVICE_UNAVAILABLE, content={"detail": str(exc)})
+
+    @app.exception_handler(AirbyteServerError)
+    async def airbyte_server_refused(request: Request, exc: AirbyteServerError) -> JSONResponse:
+        return JSONResponse(status_code=status.HTTP_502_BAD_GATEWAY, content={"detail": str(exc)})
 
     @app.exception_handler(httpx.HTTPError)
     async def prefect_unreachable(request: Request, exc: httpx.HTTPError) -> JSONResponse:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
@@ -262,3 +262,15 @@ class ConnectionPublic(BaseModel):
         default=None, description="The sync run holding the connection, if any."
     )
     last_run: RunBrief | None = None
+
+
+class IngestionEngineUpdate(BaseModel):
+    engine: Literal["embedded", "airbyte-server"] = Field(
+        description="embedded (connectors run by the platform) or airbyte-server (the platform's Airbyte)."
+    )
+
+
+class IngestionEnginePublic(BaseModel):
+    engine: Literal["embedded", "airbyte-server"]
+    workspace_id: str | None = Field(description="The org's workspace on the Airbyte server, once made.")
+    airbyte_server_available: bool = Field(description="Whether the platform has an Airbyte server.")

@@ -1,9 +1,14 @@
-"""Syncing a connection with the embedded engine: the source's connector, run through PyAirbyte,
-writing into the org's warehouse, holding the connection's lock for as long as it runs."""
+"""Syncing a connection, holding the connection's lock for as long as it runs: with the embedded
+engine (the source's connector run through PyAirbyte, writing into the org's warehouse) or through
+the platform's Airbyte server (`dalgo.flows.ingest_server`), as the org's engine block says."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +17,13 @@ from prefect import flow, get_run_logger
 from prefect.concurrency.asyncio import concurrency
 
 from dalgo.blocks.connection import ConnectionBlock
+from dalgo.blocks.ingestion import IngestionEngineBlock, ingestion_engine_block_name
 from dalgo.blocks.source import SourceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.connectors.catalogue import connector
 from dalgo.connectors.source import get_source
 from dalgo.connectors.spec import merge_secrets
+from dalgo.flows.ingest_server import sync_on_server
 from dalgo.flows.results import record_result
 from dalgo.flows.sources import connectors_dir, source_block_name
 from dalgo.flows.warehouse import warehouse_block_name
@@ -35,22 +42,55 @@ def connection_lock(org: str, connection_id: str) -> str:
     return f"lock:{org}:connection:{connection_id}"
 
 
-def warehouse_cache(warehouse: WarehouseBlock, schema: str, state_dir: Path) -> Any:
-    """The PyAirbyte cache that writes into the warehouse's schema (its sync state kept there too)."""
-    from airbyte.caches import DuckDBCache, PostgresCache
+@contextmanager
+def warehouse_cache(warehouse: WarehouseBlock, schema: str, state_dir: Path) -> Iterator[Any]:
+    """The PyAirbyte cache that writes into the warehouse's schema (its sync state kept there too),
+    closed after use. A BigQuery key is written to a private file for as long as the cache is open."""
+    from airbyte.caches import BigQueryCache, DuckDBCache, PostgresCache
 
-    if warehouse.type == "postgres":
-        return PostgresCache(
-            host=str(warehouse.host),
-            port=int(warehouse.port or 5432),
-            database=str(warehouse.database),
-            username=str(warehouse.user),
-            password=warehouse.password.get_secret_value() if warehouse.password else "",
-            schema_name=schema,
-        )
-    if warehouse.type == "duckdb":
-        return DuckDBCache(db_path=str(warehouse.path), schema_name=schema, cache_dir=state_dir)
-    raise ValueError(f"The embedded engine cannot write to a {warehouse.type} warehouse yet.")
+    cache: Any
+    with tempfile.TemporaryDirectory(prefix="dalgo-bq-") as private:
+        if warehouse.type == "postgres":
+            cache = PostgresCache(
+                host=str(warehouse.host),
+                port=int(warehouse.port or 5432),
+                database=str(warehouse.database),
+                username=str(warehouse.user),
+                password=warehouse.password.get_secret_value() if warehouse.password else "",
+                schema_name=schema,
+            )
+        elif warehouse.type == "duckdb":
+            cache = DuckDBCache(db_path=str(warehouse.path), schema_name=schema, cache_dir=state_dir)
+        elif warehouse.type == "bigquery":
+            cache = BigQueryCache(
+                project_name=str(warehouse.project),
+                dataset_name=schema,
+                dataset_location=warehouse.location,
+                credentials_path=str(bigquery_key_file(warehouse, Path(private))),
+                cache_dir=state_dir,
+            )
+        else:
+            raise ValueError(f"The embedded engine cannot write to a {warehouse.type} warehouse.")
+        try:
+            yield cache
+        finally:
+            cache.close()
+
+
+def bigquery_key_file(warehouse: WarehouseBlock, folder: Path) -> Path:
+    """The warehouse's service-account key, checked, in a file only this user can read; ValueError
+    with the reason when the key is not a usable service-account key."""
+    from dalgo.blocks.warehouses.bigquery import CredentialsError, service_account_info
+
+    raw = warehouse.credentials_json.get_secret_value() if warehouse.credentials_json else ""
+    try:
+        info = service_account_info(raw)
+    except CredentialsError as exc:
+        raise ValueError(f"The BigQuery warehouse cannot be synced into: {exc}.") from None
+    path = folder / "key.json"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(info))
+    return path
 
 
 def _read(
@@ -60,14 +100,13 @@ def _read(
     source = get_source(connector(source_block.definition), config, connection.streams, folder)
     if connection.streams is None:
         source.select_all_streams()
-    cache = warehouse_cache(warehouse, connection.destination_schema, folder.parent / "airbyte" / "cache")
     started = time.monotonic()
-    try:
+    with warehouse_cache(
+        warehouse, connection.destination_schema, folder.parent / "airbyte" / "cache"
+    ) as cache:
         result = source.read(cache=cache)
         processed = int(result.processed_records)
         synced = set(result.streams)
-    finally:
-        cache.close()
     tracker = getattr(result, "_progress_tracker", None)
     counts: dict[str, int] = dict(getattr(tracker, "stream_read_counts", {}) or {})
     sizes: dict[str, int] = dict(getattr(tracker, "stream_bytes_read", {}) or {})
@@ -83,6 +122,15 @@ def _read(
     }
 
 
+async def org_engine(org: str) -> str:
+    """The org's ingestion engine: `embedded` unless its engine block says otherwise."""
+    try:
+        block: IngestionEngineBlock = await IngestionEngineBlock.aload(ingestion_engine_block_name(org))
+    except ValueError:
+        return "embedded"
+    return block.engine
+
+
 @flow(name="sync-connection")
 async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
     """Sync the connection's streams into the org's warehouse; the result has records and bytes
@@ -92,17 +140,24 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
     source_block: SourceBlock = await SourceBlock.aload(source_block_name(org, connection.source_id))
     warehouse: WarehouseBlock = await WarehouseBlock.aload(warehouse_block_name(org))
     config = merge_secrets(source_block.config, source_block.secrets.get_secret_value())
+    engine = await org_engine(org)
     async with concurrency(
         connection_lock(org, connection_id), occupy=1, strict=True, lease_duration=LOCK_LEASE_S
     ):
         logger.info(
-            "Syncing %s (%s) into the %s warehouse, schema %s",
+            "Syncing %s (%s) into the %s warehouse, schema %s, with the %s engine",
             connection.title,
             source_block.definition,
             warehouse.type,
             connection.destination_schema,
+            engine,
         )
-        result = await anyio.to_thread.run_sync(_read, source_block, config, connection, warehouse)
+        if engine == "airbyte-server":
+            result = await sync_on_server(
+                org, connection_id, connection, source_block, config, warehouse, logger
+            )
+        else:
+            result = await anyio.to_thread.run_sync(_read, source_block, config, connection, warehouse)
     for name, stream in result["streams"].items():
         logger.info("%s: %d records, %d bytes", name, stream["records"], stream["bytes"])
     logger.info("Synced %d records in %.1f s", result["records"], result["duration_s"])

@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from dalgo.db.engine import make_engine
 from dalgo.db.models import Org
 from dalgo.flows.results import record_result
+from dalgo.ingestion.workspace import remove_workspace
 from dalgo.naming import org_tag
 from dalgo.prefect_objects import (
     org_block_documents,
@@ -36,8 +37,9 @@ ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, Stat
 
 @flow(name="delete-org")
 async def delete_org(org: str) -> dict[str, Any]:
-    """Remove every block, deployment, flow run and concurrency limit of the org, its local files,
-    then its memberships, invitations and the org itself. Running it twice is harmless."""
+    """Remove every block, deployment, flow run and concurrency limit of the org, its Airbyte
+    workspace (if it has one), its local files, then its memberships, invitations and the org
+    itself. Running it twice is harmless."""
     logger = get_run_logger()
     removed: dict[str, int] = {}
     async with get_client() as client:
@@ -65,6 +67,10 @@ async def delete_org(org: str) -> dict[str, Any]:
             with contextlib.suppress(ObjectNotFound):
                 await client.delete_flow_run(run_id)
         removed["flow_runs"] = len(runs)
+
+        removed["airbyte_workspace"] = int(await remove_workspace(client, org))
+        if removed["airbyte_workspace"]:
+            logger.info("Removed the organization's Airbyte workspace")
 
         blocks = await org_block_documents(client, org)
         for document in blocks:

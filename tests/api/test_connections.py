@@ -154,6 +154,33 @@ def test_a_csv_file_into_duckdb(
     assert row == (25, 36.0)
 
 
+def test_faker_into_duckdb_resumes_from_its_saved_state(
+    client: TestClient, worker: str, make_org_with_roles: Callable[..., OrgWithRoles]
+) -> None:
+    """Faker's `users` stream is incremental: with `always_updated` off, a second sync resumes from
+    the state the first one saved with the data, and reads nothing new."""
+    org = make_org_with_roles()
+    saved = client.put(
+        f"/api/v1/orgs/{org.slug}/warehouse", json={"type": "duckdb"}, headers=org.headers["super-admin"]
+    )
+    assert saved.status_code == 200
+    source_id = _source(client, org, "source-faker", {"count": 30, "seed": 11, "always_updated": False})
+    connection_id = _connection(client, org, source_id, ["users", "products"], "faker")
+    first = _sync(client, org, connection_id)
+    assert first["state"] == "completed", first
+    assert isinstance(first["result"], dict)
+    assert first["result"]["streams"]["users"]["records"] == 30
+    second = _sync(client, org, connection_id)
+    assert second["state"] == "completed", second
+    assert isinstance(second["result"], dict)
+    assert second["result"]["streams"].get("users", {"records": 0})["records"] == 0
+    with duckdb.connect(saved.json()["path"], read_only=True) as connection:
+        users = connection.execute("SELECT count(*), count(DISTINCT id) FROM faker.users").fetchone()
+        products = connection.execute("SELECT count(*) FROM faker.products").fetchone()
+    assert users == (30, 30)
+    assert products is not None and products[0] > 0
+
+
 def test_connections_of_a_missing_source_and_of_another_org(
     client: TestClient, make_org_with_roles: Callable[..., OrgWithRoles]
 ) -> None:

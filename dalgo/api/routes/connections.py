@@ -21,6 +21,7 @@ from dalgo.api.schemas import (
 from dalgo.blocks.connection import ConnectionBlock
 from dalgo.deployments import connections, sources
 from dalgo.deployments.factory import DeploymentFactoryError
+from dalgo.deployments.ingestion import remove_connection_from_server
 
 router = APIRouter(prefix="/orgs/{org}/connections", tags=["connections"])
 
@@ -152,6 +153,7 @@ async def delete_connection(
 ) -> Response:
     """Delete the connection (its data stays in the warehouse)."""
     await _connection(client, member.org.slug, connection_id)
+    await remove_connection_from_server(client, member.org.slug, str(connection_id))
     await connections.delete_connection(client, member.org.slug, connection_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -23,6 +23,7 @@ from dalgo.blocks.source import SourceBlock
 from dalgo.connectors.catalogue import UnknownConnectorError, catalogue, connector
 from dalgo.connectors.spec import connector_spec, mask_secrets, merge_secrets, split_secrets, validate_config
 from dalgo.deployments import sources
+from dalgo.deployments.ingestion import remove_source_from_server
 from dalgo.deployments.operations import CHECK_SOURCE, DISCOVER_SOURCE, Operation, start_operation
 from dalgo.settings import Settings
 
@@ -168,7 +169,9 @@ def _masked_or_missing(config: dict[str, Any], dotted: str) -> bool:
 async def delete_source(
     source_id: uuid.UUID, member: Annotated[OrgContext, require("can_delete_source")], client: PrefectDep
 ) -> Response:
-    """Delete the source."""
+    """Delete the source (from the org's Airbyte workspace first, when it has one)."""
+    await _source(client, member.org.slug, source_id)
+    await remove_source_from_server(client, member.org.slug, str(source_id))
     if not await sources.delete_source(client, member.org.slug, source_id):
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=SOURCE_NOT_FOUND)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
