@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dalgo.api.routes import (
     auth,
     connections,
+    dbt,
     health,
     ingestion,
     invitations,
@@ -54,7 +55,7 @@ _PLAIN_ERRORS = {
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for module in (auth, me, roles, health, orgs, members, runs, warehouse, sources, connections):
+    for module in (auth, me, roles, health, orgs, members, runs, warehouse, sources, connections, dbt):
         router.include_router(module.router)
     router.include_router(sources.definitions_router)
     router.include_router(ingestion.router)

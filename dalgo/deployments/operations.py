@@ -62,6 +62,21 @@ DISCOVER_SOURCE = Operation(
     description="List the streams a source offers.",
 )
 
+DBT_OPERATION = Operation(
+    name="dbt-operation",
+    flow_name="dbt-operation",
+    entrypoint="dalgo.flows.transform.dbt_operation",
+    kind="dbt",
+    description="Run a dbt command on an org's dbt workspace.",
+)
+GIT_PULL = Operation(
+    name="git-pull",
+    flow_name="dbt-operation",
+    entrypoint="dalgo.flows.transform.dbt_operation",
+    kind="git",
+    description="Pull the git repository of an org's dbt workspace.",
+)
+
 _known_deployments: dict[tuple[str, str, str], uuid.UUID] = {}
 
 

@@ -1,0 +1,194 @@
+"""The dbt workspace's checkout of its git repository, made and updated with the `git` command.
+
+The token never reaches git's command line, its configuration or the remote URL: a credential
+helper given on the command line reads it from the environment of that one git process. Every
+message that leaves this module has the token masked. git runs without the machine's system and
+global configuration, and may speak only https and file.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
+from dalgo.blocks.warehouses.base import scrub
+from dalgo.settings import Settings
+
+GIT_TIMEOUT_S = 600.0
+TOKEN_USERNAME = "x-access-token"  # noqa: S105 - a user name, not a secret
+TOKEN_VARIABLE = "DALGO_GIT_TOKEN"  # noqa: S105 - the name of a variable
+_HELPER = '!f() { test "$1" = get || return 0; %s echo "password=${' + TOKEN_VARIABLE + '}"; }; f'
+_ISOLATION = [
+    "-c",
+    "protocol.allow=never",
+    "-c",
+    "protocol.https.allow=always",
+    "-c",
+    "protocol.file.allow=always",
+    "-c",
+    "credential.helper=",
+    "-c",
+    "core.askPass=",
+    "-c",
+    "init.defaultBranch=dalgo",
+    "-c",
+    "advice.detachedHead=false",
+]
+
+
+class GitError(RuntimeError):
+    """A git operation failed; the message is meant for people and holds no secret."""
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """What the workspace's folder holds after a pull."""
+
+    url: str
+    branch: str | None
+    commit: str
+    subject: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _GitCommandError(Exception):
+    def __init__(self, stderr: str) -> None:
+        super().__init__(stderr)
+        self.stderr = stderr
+
+
+def local_repository_problem(url: str, org: str, settings: Settings) -> str | None:
+    """Why a `file://` repository may not be used by the org, or None.
+
+    A local repository may not lie inside the platform's own folder (where other orgs' checkouts
+    and warehouses live), except in the org's own folder outside its dbt workspace.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return None
+    path = Path(unquote(parts.path)).resolve()
+    home = settings.resolved_home
+    own = settings.org_home(org).resolve()
+    if path.is_relative_to(own / "dbt"):
+        return "A file:// repository cannot be the dbt workspace's own folder."
+    if path.is_relative_to(home) and not path.is_relative_to(own):
+        return "A file:// repository cannot be inside the platform's own folder."
+    return None
+
+
+def _environment(token: str | None) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("GIT_") and key not in ("SSH_ASKPASS", TOKEN_VARIABLE)
+    }
+    env.update(
+        GIT_TERMINAL_PROMPT="0",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        LC_ALL="C",
+    )
+    if token:
+        env[TOKEN_VARIABLE] = token
+    return env
+
+
+def _credential_options(url: str, token: str | None) -> list[str]:
+    if not token or urlsplit(url).scheme != "https":
+        return []
+    username = "" if urlsplit(url).username else f"echo username={TOKEN_USERNAME};"
+    return ["-c", "credential.helper=" + _HELPER % username]
+
+
+def _git(args: list[str], cwd: Path, url: str = "", token: str | None = None) -> str:
+    """Run one git command; its standard output, or _GitCommandError with its (masked) error output."""
+    secrets = [token] if token else []
+    try:
+        done = subprocess.run(
+            ["git", *_ISOLATION, *_credential_options(url, token), *args],
+            cwd=cwd,
+            env=_environment(token),
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} did not finish within {GIT_TIMEOUT_S:g} seconds.") from None
+    except OSError as exc:
+        raise GitError(f"git could not be started: {exc.strerror or exc}.") from None
+    if done.returncode != 0:
+        raise _GitCommandError(scrub(done.stderr, secrets))
+    return scrub(done.stdout, secrets)
+
+
+def _fatal_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    chosen = (fatal or lines or ["git gave no reason"])[0]
+    return chosen.removeprefix("fatal:").removeprefix("error:").strip()
+
+
+def _fetch_error(stderr: str, url: str, branch: str | None) -> GitError:
+    reason = _fatal_line(stderr)
+    if "couldn't find remote ref" in reason:
+        if branch:
+            return GitError(f"The branch '{branch}' does not exist in the repository {url}.")
+        return GitError(f"The repository {url} has no commits on its default branch.")
+    if "terminal prompts disabled" in reason or "Authentication failed" in reason:
+        return GitError(
+            f"The repository {url} refused access: give the workspace a git_token that can read it."
+        )
+    return GitError(f"Could not read the git repository {url}: {reason.rstrip('.')}.")
+
+
+def _config(repo: Path, key: str) -> str | None:
+    try:
+        return _git(["config", "--get", key], repo).strip()
+    except (_GitCommandError, GitError):
+        return None
+
+
+def is_checked_out(repo: Path, workspace: DbtWorkspaceBlock) -> bool:
+    """Whether the folder holds a checkout of the workspace's repository and branch."""
+    if not (repo / ".git").is_dir():
+        return False
+    return _config(repo, "dalgo.url") == workspace.git_url and _config(repo, "dalgo.branch") == (
+        workspace.branch or ""
+    )
+
+
+def pull(repo: Path, workspace: DbtWorkspaceBlock, log: Callable[[str], None]) -> Checkout:
+    """Make `repo` hold the latest commit of the workspace's branch (the default branch when none).
+
+    The folder is made on first use; later pulls fetch the branch's tip and reset the folder to
+    it, so files the repository no longer has are removed while untracked ones (installed dbt
+    packages) stay. Raises GitError with a sentence for people.
+    """
+    url, branch, token = workspace.git_url, workspace.branch, workspace.token()
+    repo.mkdir(parents=True, exist_ok=True)
+    try:
+        if not (repo / ".git").is_dir():
+            _git(["init", "--quiet"], repo)
+        log(f"Fetching {f'branch {branch}' if branch else 'the default branch'} of {url}")
+        try:
+            _git(["fetch", "--quiet", "--depth", "1", "--no-tags", url, branch or "HEAD"], repo, url, token)
+        except _GitCommandError as failed:
+            raise _fetch_error(failed.stderr, url, branch) from None
+        _git(["reset", "--quiet", "--hard", "FETCH_HEAD"], repo)
+        _git(["config", "dalgo.url", url], repo)
+        _git(["config", "dalgo.branch", branch or ""], repo)
+        commit = _git(["rev-parse", "HEAD"], repo).strip()
+        subject = _git(["log", "-1", "--format=%s"], repo).strip()
+    except _GitCommandError as failed:
+        raise GitError(f"git failed in the workspace's folder: {_fatal_line(failed.stderr)}") from None
+    log(f"Checked out {commit[:12]} ({subject})")
+    return Checkout(url=url, branch=branch, commit=commit, subject=subject)

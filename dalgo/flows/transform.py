@@ -1,0 +1,279 @@
+"""Every dbt and git command on an org's dbt workspace, as one flow holding the workspace's lock.
+
+The workspace's files live in a stable folder per org on the worker (`DALGO_HOME/orgs/<slug>/dbt/`:
+`repo/` the checkout, `target/` dbt's target folder, so partial parsing stays warm between runs,
+`logs/`). A command loads the workspace and warehouse blocks by name when it runs; its parameters
+carry no secret.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+from prefect.concurrency.asyncio import concurrency
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed
+
+from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
+from dalgo.blocks.warehouse import WarehouseBlock
+from dalgo.flows import git
+from dalgo.flows.dbt_profiles import ProjectError, private_profiles_dir, profile_name
+from dalgo.flows.dbt_runner import DbtOutcome, run_dbt
+from dalgo.flows.results import record_result
+from dalgo.flows.warehouse import warehouse_block_name
+from dalgo.naming import org_object_name
+from dalgo.settings import Settings, get_settings
+
+COMMANDS: Final = ("git-pull", "deps", "clean", "run", "test", "seed", "build", "docs-generate")
+SELECTABLE: Final = ("run", "test", "seed", "build", "docs-generate")
+FULL_REFRESHABLE: Final = ("run", "seed", "build")
+NEEDS_WAREHOUSE: Final = ("run", "test", "seed", "build", "docs-generate")
+COMPLETED_WITH_WARNINGS = "CompletedWithWarnings"
+"""The name of the Completed state a run ends in when dbt tests fail (see dalgo.deployments.runs)."""
+DOCS_FILE = "static_index.html"
+LOCK_LEASE_S = 120.0
+WORKSPACE_BLOCK_SUFFIX = "dbt-workspace"
+MAX_SELECTOR_LENGTH = 1000
+_SELECTOR_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:+*@/=-")
+
+
+def workspace_block_name(org: str) -> str:
+    """The name of the org's dbt workspace block."""
+    return org_object_name(org, WORKSPACE_BLOCK_SUFFIX)
+
+
+def dbt_workspace_lock(org: str) -> str:
+    """The global concurrency limit (limit 1) a command on the org's dbt workspace holds while it runs."""
+    return f"lock:{org}:dbt-workspace"
+
+
+def needs_git_pull(workspace: DbtWorkspaceBlock) -> bool:
+    """Whether the workspace's project comes from a git repository, so that a pipeline pulls it
+    before its dbt steps (every workspace has a git URL today; a plain folder would not)."""
+    return bool(workspace.git_url)
+
+
+@dataclass(frozen=True)
+class WorkspaceFolders:
+    """The org's dbt folders on this worker."""
+
+    root: Path
+
+    @property
+    def repo(self) -> Path:
+        return self.root / "repo"
+
+    @property
+    def target(self) -> Path:
+        return self.root / "target"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def docs(self) -> Path:
+        """The generated documentation, one self-contained page."""
+        return self.target / DOCS_FILE
+
+    def project(self, workspace: DbtWorkspaceBlock) -> Path:
+        """The dbt project's folder inside the checkout; ProjectError when it leads outside it."""
+        project = (self.repo / workspace.project_dir).resolve()
+        if not project.is_relative_to(self.repo.resolve()):
+            raise ProjectError("The project_dir leads outside the repository.")
+        return project
+
+
+def workspace_folders(org: str, settings: Settings | None = None) -> WorkspaceFolders:
+    """Where the org's dbt workspace keeps its files."""
+    return WorkspaceFolders((settings or get_settings()).org_home(org) / "dbt")
+
+
+def selector_problem(value: str) -> str | None:
+    """What is wrong with a `select` or `exclude` value (dbt's node selection syntax), or None."""
+    if len(value) > MAX_SELECTOR_LENGTH:
+        return f"A selector can be at most {MAX_SELECTOR_LENGTH} characters long."
+    words = value.split()
+    if not words:
+        return "A selector cannot be empty."
+    for word in words:
+        if word.startswith("-") or not set(word) <= _SELECTOR_CHARACTERS:
+            return (
+                f"{word!r} is not a dbt selector: use model names, tags, paths and the characters "
+                "+ * @ : , . / = (space separated)."
+            )
+    return None
+
+
+def operation_problem(
+    command: str, select: str | None, exclude: str | None, full_refresh: bool
+) -> str | None:
+    """Why the command cannot run with these options, as a sentence, or None."""
+    if command not in COMMANDS:
+        return f"Unknown command {command!r}: use one of {', '.join(COMMANDS)}."
+    for name, value in (("select", select), ("exclude", exclude)):
+        if value is None:
+            continue
+        if command not in SELECTABLE:
+            return f"{name} applies only to {', '.join(SELECTABLE)}."
+        problem = selector_problem(value)
+        if problem:
+            return problem
+    if full_refresh and command not in FULL_REFRESHABLE:
+        return f"full_refresh applies only to {', '.join(FULL_REFRESHABLE)}."
+    return None
+
+
+def dbt_args(command: str, select: str | None, exclude: str | None, full_refresh: bool) -> list[str]:
+    """The dbt command line (without the folders) for a dbt command of the workspace."""
+    args = ["docs", "generate", "--static"] if command == "docs-generate" else [command]
+    if select:
+        args += ["--select", *select.split()]
+    if exclude:
+        args += ["--exclude", *exclude.split()]
+    if full_refresh:
+        args.append("--full-refresh")
+    return args
+
+
+def _empty(folder: Path) -> None:
+    if folder.is_dir():
+        for child in folder.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+
+def _operate(
+    command: str,
+    args: list[str],
+    workspace: DbtWorkspaceBlock,
+    warehouse: WarehouseBlock | None,
+    folders: WorkspaceFolders,
+    logger: Any,
+) -> dict[str, Any]:
+    """Run the command in this (worker) thread; its result, with `outcome` and `message`."""
+    started = time.monotonic()
+    result: dict[str, Any] = {"command": command}
+    secrets = [
+        s for s in [workspace.token(), *(warehouse.backend().secret_values() if warehouse else [])] if s
+    ]
+    try:
+        if command == "git-pull" or not git.is_checked_out(folders.repo, workspace):
+            if command != "git-pull":
+                logger.info(
+                    "This worker has no checkout of the workspace's repository yet: pulling it first."
+                )
+            checkout = git.pull(folders.repo, workspace, logger.info)
+            result["git"] = checkout.as_dict()
+            outcome = DbtOutcome("success", f"Checked out {checkout.commit[:12]} ({checkout.subject}).")
+        if command != "git-pull":
+            project = folders.project(workspace)
+            profile = profile_name(project)
+            for folder in (folders.target, folders.logs):
+                folder.mkdir(parents=True, exist_ok=True)
+            logger.info(
+                "Running dbt %s in %s", " ".join(args), workspace.project_dir or "the repository's root"
+            )
+            with private_profiles_dir(profile, warehouse, workspace.target_schema) as profiles:
+                outcome = run_dbt(args, project, folders.target, profiles, folders.logs, secrets)
+            if command == "clean" and outcome.outcome == "success":
+                _empty(folders.target)
+                logger.info("Emptied the workspace's target folder")
+    except (git.GitError, ProjectError) as exc:
+        outcome = DbtOutcome("failed", str(exc))
+    result.update(
+        outcome=outcome.outcome,
+        message=outcome.message,
+        counts=outcome.counts,
+        nodes=outcome.nodes,
+        duration_s=round(time.monotonic() - started, 3),
+    )
+    return result
+
+
+async def _finish(result: dict[str, Any]) -> Any:
+    """Log and record the result; the run's final state follows its outcome."""
+    logger = get_run_logger()
+    outcome, message = result["outcome"], result["message"]
+    {"success": logger.info, "warnings": logger.warning}.get(outcome, logger.error)("%s", message)
+    await record_result(result)
+    if outcome == "warnings":
+        return Completed(name=COMPLETED_WITH_WARNINGS, message=message, data=result)
+    if outcome == "failed":
+        return Failed(message=message, data=result)
+    return result
+
+
+def _holder() -> ConcurrencyLeaseHolder | None:
+    run_id = flow_run.get_id()
+    return ConcurrencyLeaseHolder(type="flow_run", id=uuid.UUID(run_id)) if run_id else None
+
+
+async def _load_workspace(org: str) -> DbtWorkspaceBlock | None:
+    try:
+        workspace: DbtWorkspaceBlock = await DbtWorkspaceBlock.aload(workspace_block_name(org))
+    except ValueError:
+        return None
+    return workspace
+
+
+async def _load_warehouse(org: str) -> WarehouseBlock | None:
+    try:
+        warehouse: WarehouseBlock = await WarehouseBlock.aload(warehouse_block_name(org))
+    except ValueError:
+        return None
+    return warehouse
+
+
+@flow(name="dbt-operation")
+async def dbt_operation(
+    org: str,
+    command: str,
+    select: str | None = None,
+    exclude: str | None = None,
+    full_refresh: bool = False,
+) -> dict[str, Any]:
+    """Run one command on the org's dbt workspace: `git-pull`, or a dbt command (`deps`, `clean`,
+    `run`, `test`, `seed`, `build`, `docs-generate`) with optional `select`, `exclude` and
+    `full_refresh`. It holds the workspace's lock for exactly as long as the command runs.
+
+    The result summarises each node (status, timing, rows affected). Failing dbt tests end the run
+    Completed with the name CompletedWithWarnings; a failing model, a git error or a project that
+    cannot be read fail it.
+    """
+    base: dict[str, Any] = {
+        "command": command,
+        "select": select,
+        "exclude": exclude,
+        "full_refresh": full_refresh,
+    }
+    problem = operation_problem(command, select, exclude, full_refresh)
+    workspace = await _load_workspace(org)
+    warehouse = await _load_warehouse(org)
+    settings = get_settings()
+    if workspace is None:
+        problem = problem or f"The organization '{org}' has no dbt workspace yet."
+    elif problem is None and command in NEEDS_WAREHOUSE and warehouse is None:
+        problem = f"The organization '{org}' has no warehouse yet: dbt has nowhere to build."
+    elif problem is None:
+        problem = git.local_repository_problem(workspace.git_url, org, settings)
+    if problem is not None or workspace is None:
+        return await _finish({**base, "outcome": "failed", "message": problem})  # type: ignore[no-any-return]
+    args = dbt_args(command, select, exclude, full_refresh)
+    async with concurrency(
+        dbt_workspace_lock(org), occupy=1, strict=True, lease_duration=LOCK_LEASE_S, holder=_holder()
+    ):
+        result = await anyio.to_thread.run_sync(
+            _operate, command, args, workspace, warehouse, workspace_folders(org, settings), get_run_logger()
+        )
+    return await _finish({**base, **result})  # type: ignore[no-any-return]

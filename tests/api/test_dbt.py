@@ -1,0 +1,406 @@
+"""The dbt workspace through the API: a real dbt project (tests/dbt_project) in a local bare git
+repository, pulled and run by the session's worker against real Postgres and DuckDB warehouses."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg2
+from fastapi.testclient import TestClient
+
+from dalgo.settings import Settings
+from tests.api.test_warehouse import postgres_body
+from tests.conftest import OrgWithRoles, ResponseRecorder, org_run_parameters_and_logs, wait_for_run
+
+PROJECT = Path(__file__).parent.parent / "dbt_project"
+VARIANTS = PROJECT / "variants"
+RUN_TIMEOUT_S = 180
+FAKE_TOKEN = "ghp_fakeTokenThatMustNeverShow1234567890"
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git for the test's own repositories (with an identity for commits)."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=Dalgo Tests", "-c", "user.email=tests@dalgo.local", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+class Repo:
+    """A bare repository (the "remote", reached as file://) and a working copy that pushes to it.
+    The dbt project sits in `transform/` inside the repository."""
+
+    def __init__(self, root: Path) -> None:
+        self.bare = root / "origin.git"
+        self.work = root / "work"
+        self.bare.mkdir(parents=True)
+        git(self.bare, "init", "--quiet", "--bare", "--initial-branch=main")
+        self.work.mkdir()
+        git(self.work, "init", "--quiet", "--initial-branch=main")
+        shutil.copytree(PROJECT, self.work / "transform", ignore=shutil.ignore_patterns("variants"))
+        self.commit("The test project", "main")
+
+    @property
+    def url(self) -> str:
+        return self.bare.as_uri()
+
+    def commit(self, message: str, branch: str) -> str:
+        git(self.work, "add", "--all")
+        git(self.work, "commit", "--quiet", "-m", message)
+        git(self.work, "push", "--quiet", str(self.bare), f"HEAD:refs/heads/{branch}")
+        return git(self.work, "rev-parse", "HEAD")
+
+    def apply(self, variant: str, message: str, branch: str = "main") -> str:
+        """Copy a variant's files over the project and push them as a new commit."""
+        shutil.copytree(VARIANTS / variant, self.work / "transform", dirs_exist_ok=True)
+        return self.commit(message, branch)
+
+    def write(self, path: str, text: str, message: str, branch: str) -> str:
+        (self.work / "transform" / path).write_text(text)
+        return self.commit(message, branch)
+
+
+def workspace_body(repo: Repo, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "git_url": repo.url,
+        "git_token": FAKE_TOKEN,
+        "branch": "main",
+        "project_dir": "transform",
+        "target_schema": "analytics",
+    }
+    body.update(changes)
+    return body
+
+
+def start(client: TestClient, org: OrgWithRoles, command: str, **options: Any) -> str:
+    response = client.post(
+        f"/api/v1/orgs/{org.slug}/dbt/operations",
+        json={"command": command, **options},
+        headers=org.headers["analyst"],
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["flow_run_id"])
+
+
+def wait(client: TestClient, org: OrgWithRoles, run_id: str) -> dict[str, Any]:
+    """The run's detail once it has ended."""
+    return wait_for_run(client, org.slug, run_id, org.headers["guest"], timeout_s=RUN_TIMEOUT_S)
+
+
+def operate(client: TestClient, org: OrgWithRoles, command: str, **options: Any) -> dict[str, Any]:
+    """Run the command and wait for it; the run's detail."""
+    return wait(client, org, start(client, org, command, **options))
+
+
+def nodes(detail: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {node["name"]: node for node in detail["result"]["nodes"]}
+
+
+def logs(client: TestClient, org: OrgWithRoles, run_id: str) -> str:
+    """Every log line of the run, page by page, through the API."""
+    lines: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = client.get(
+            f"/api/v1/orgs/{org.slug}/runs/{run_id}/logs?limit=200&offset={offset}",
+            headers=org.headers["guest"],
+        )
+        assert page.status_code == 200, page.text
+        lines += [line["message"] for line in page.json()["data"]]
+        offset = page.json()["next_offset"]
+    return "\n".join(lines)
+
+
+def pg_rows(url: str, query: str) -> list[tuple[Any, ...]]:
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(query)
+            return list(cursor.fetchall())
+    finally:
+        connection.close()
+
+
+def test_a_postgres_workspace_pulled_built_then_changed_by_a_second_commit(
+    client: TestClient,
+    worker: str,
+    settings: Settings,
+    tmp_path: Path,
+    make_database: Callable[[str], str],
+    make_org_with_roles: Callable[..., OrgWithRoles],
+) -> None:
+    org = make_org_with_roles()
+    url = make_database("dbt")
+    warehouse = postgres_body(url)
+    saved = client.put(
+        f"/api/v1/orgs/{org.slug}/warehouse", json=warehouse, headers=org.headers["super-admin"]
+    )
+    assert saved.status_code == 200, saved.text
+    repo = Repo(tmp_path)
+    base = f"/api/v1/orgs/{org.slug}/dbt"
+    assert (
+        client.get(base, headers=org.headers["guest"]).json()["detail"].startswith("This organization has no")
+    )
+    put = client.put(base, json=workspace_body(repo), headers=org.headers["analyst"])
+    assert put.status_code == 200, put.text
+    assert put.json()["git_token"] == "********" and FAKE_TOKEN not in put.text
+
+    deps_id = start(client, org, "deps")
+    busy = client.post(f"{base}/operations", json={"command": "git-pull"}, headers=org.headers["analyst"])
+    assert busy.status_code == 409 and busy.json()["holder_run_id"] == deps_id
+    assert client.delete(base, headers=org.headers["analyst"]).status_code == 409
+    assert client.get(base, headers=org.headers["guest"]).json()["locked_by"]["id"] == deps_id
+    deps = wait(client, org, deps_id)
+    assert deps["state"] == "completed" and deps["kind"] == "dbt", deps
+    first_commit = git(repo.work, "rev-parse", "HEAD")
+    assert deps["result"]["git"]["commit"] == first_commit
+    assert "Installing dalgo_utils" in logs(client, org, deps_id)
+
+    build = operate(client, org, "build")
+    assert build["state"] == "completed", build
+    built = nodes(build)
+    assert built["raw_donations"]["rows_affected"] == 8
+    assert built["donations_incremental"]["status"] == "success"
+    assert built["donations_incremental"]["rows_affected"] == 8
+    assert built["assert_totals_are_positive"]["status"] == "pass"
+    assert {n["type"] for n in built.values()} == {"seed", "model", "test"}
+    build_logs = logs(client, org, str(build["id"]))
+    assert "OK created sql incremental model analytics.donations_incremental" in build_logs
+    assert any(step["name"] == "model donor_totals" for step in build["steps"])
+    assert pg_rows(url, "SELECT count(*), sum(total_cents) FROM analytics.donor_totals") == [(6, 23150)]
+
+    second_commit = repo.apply("second_commit", "A country model and a failing test")
+    pulled = operate(client, org, "git-pull")
+    assert pulled["state"] == "completed" and pulled["kind"] == "git", pulled
+    assert pulled["result"]["git"]["commit"] == second_commit != first_commit
+    assert f"Checked out {second_commit[:12]} (A country model and a failing test)" in logs(
+        client, org, str(pulled["id"])
+    )
+    run = operate(client, org, "run")
+    assert run["state"] == "completed", run
+    ran = nodes(run)
+    assert set(ran) == {
+        "stg_people",
+        "stg_donations",
+        "donor_totals",
+        "donations_incremental",
+        "country_totals",
+    }
+    assert ran["donations_incremental"]["rows_affected"] == 0 and ran["donor_totals"]["rows_affected"] == 6
+    tested = operate(client, org, "test", select="stg_donations")
+    assert tested["state"] == "completed_with_warnings", tested
+    failing = nodes(tested)["assert_no_donation_over_90"]
+    assert failing["status"] == "fail" and failing["failures"] == 1
+    assert "assert_no_donation_over_90" in tested["result"]["message"]
+    assert nodes(tested)["unique_stg_donations_donation_id"]["status"] == "pass"
+
+    docs = client.get(f"{base}/docs", headers=org.headers["guest"])
+    assert docs.status_code == 404 and "docs-generate" in docs.json()["detail"]
+    generated = operate(client, org, "docs-generate")
+    assert generated["state"] == "completed", generated
+    docs = client.get(f"{base}/docs", headers=org.headers["guest"])
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    assert "country_totals" in docs.text and "sandbox" in docs.headers["content-security-policy"]
+
+    parameters, _ = org_run_parameters_and_logs(settings, org.slug)
+    runs = client.get(f"/api/v1/orgs/{org.slug}/runs", headers=org.headers["guest"]).json()
+    all_logs = "\n".join(logs(client, org, str(r["id"])) for r in runs["data"])
+    assert runs["count"] == 6 and "Checked out" in all_logs
+    for secret in (FAKE_TOKEN, str(warehouse["password"])):
+        assert secret not in parameters and secret not in all_logs
+    assert {r["kind"] for r in runs["data"]} == {"git", "dbt"}
+    assert all(r["triggered_by"] == org.users["analyst"].email for r in runs["data"])
+
+
+def test_a_duckdb_workspace_pulls_on_first_use_and_a_failing_model_fails_the_run(
+    client: TestClient,
+    worker: str,
+    settings: Settings,
+    tmp_path: Path,
+    make_org_with_roles: Callable[..., OrgWithRoles],
+) -> None:
+    org = make_org_with_roles()
+    saved = client.put(
+        f"/api/v1/orgs/{org.slug}/warehouse", json={"type": "duckdb"}, headers=org.headers["super-admin"]
+    )
+    assert saved.status_code == 200, saved.text
+    repo = Repo(tmp_path)
+    body = workspace_body(repo, git_token=None, branch=None)
+    assert (
+        client.put(f"/api/v1/orgs/{org.slug}/dbt", json=body, headers=org.headers["analyst"]).status_code
+        == 200
+    )
+
+    deps = operate(client, org, "deps")
+    assert deps["state"] == "completed", deps
+    assert "no checkout of the workspace's repository yet" in logs(client, org, str(deps["id"]))
+    build = operate(client, org, "build")
+    assert build["state"] == "completed", build
+    assert nodes(build)["raw_people"]["rows_affected"] == 6
+    assert nodes(build)["donations_incremental"]["rows_affected"] is None
+    tested = operate(client, org, "test")
+    assert tested["state"] == "completed", tested
+    assert tested["result"]["counts"] == {"pass": 10}
+    target = settings.org_home(org.slug) / "dbt" / "target"
+    assert (target / "partial_parse.msgpack").is_file()
+
+    repo.write(
+        "models/marts/broken.sql",
+        "select * from {{ ref('stg_people') }} where no_such_column > 0\n",
+        "A model that cannot build",
+        "broken",
+    )
+    body["branch"] = "broken"
+    assert (
+        client.put(f"/api/v1/orgs/{org.slug}/dbt", json=body, headers=org.headers["analyst"]).status_code
+        == 200
+    )
+    failed = operate(client, org, "run")
+    assert failed["state"] == "failed", failed
+    result = failed["result"]
+    assert (
+        nodes(failed)["broken"]["status"] == "error" and nodes(failed)["donor_totals"]["status"] == "success"
+    )
+    assert nodes(failed)["donations_incremental"]["status"] == "success"
+    assert "model broken" in result["message"] and failed["state_message"] == result["message"]
+    assert result["git"]["branch"] == "broken"
+    with duckdb.connect(saved.json()["path"], read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM analytics.donations_incremental").fetchone() == (8,)
+        assert connection.execute("SELECT count(*) FROM analytics.donor_totals").fetchone() == (6,)
+
+    cleaned = operate(client, org, "clean")
+    assert cleaned["state"] == "completed", cleaned
+    assert not any(target.iterdir())
+
+
+def test_bad_urls_and_branches_fail_the_pull_clearly_and_the_token_never_shows(
+    client: TestClient,
+    worker: str,
+    settings: Settings,
+    tmp_path: Path,
+    recorder: ResponseRecorder,
+    make_org_with_roles: Callable[..., OrgWithRoles],
+) -> None:
+    org = make_org_with_roles()
+    base = f"/api/v1/orgs/{org.slug}/dbt"
+    unreachable = {
+        "git_url": "https://127.0.0.1:9/org/repo.git",
+        "git_token": FAKE_TOKEN,
+        "target_schema": "t",
+    }
+    assert client.put(base, json=unreachable, headers=org.headers["analyst"]).status_code == 200
+    failed = operate(client, org, "git-pull")
+    assert failed["state"] == "failed", failed
+    assert failed["result"]["message"].startswith(
+        "Could not read the git repository https://127.0.0.1:9/org/repo.git: unable to access"
+    )
+    repo = Repo(tmp_path)
+    assert (
+        client.put(
+            base,
+            json={"git_url": repo.url, "branch": "nosuch", "target_schema": "t"},
+            headers=org.headers["analyst"],
+        ).status_code
+        == 200
+    )
+    failed = operate(client, org, "git-pull")
+    assert failed["state"] == "failed", failed
+    assert failed["result"]["message"] == f"The branch 'nosuch' does not exist in the repository {repo.url}."
+    assert failed["state_message"] == failed["result"]["message"]
+    run_logs = logs(client, org, str(failed["id"]))
+    assert "The branch 'nosuch' does not exist" in run_logs
+
+    parameters, _ = org_run_parameters_and_logs(settings, org.slug)
+    runs = client.get(f"/api/v1/orgs/{org.slug}/runs", headers=org.headers["guest"]).json()["data"]
+    all_logs = "\n".join(logs(client, org, str(r["id"])) for r in runs)
+    assert "git-pull" in parameters and FAKE_TOKEN not in parameters and FAKE_TOKEN not in all_logs
+    assert "unable to access" in all_logs
+    for method, address, body in recorder.bodies:
+        assert FAKE_TOKEN not in body, f"{method} {address} answered the token"
+
+
+def test_the_workspace_settings_are_checked_masked_kept_and_removed(
+    client: TestClient, settings: Settings, tmp_path: Path, make_org_with_roles: Callable[..., OrgWithRoles]
+) -> None:
+    org = make_org_with_roles()
+    base = f"/api/v1/orgs/{org.slug}/dbt"
+    analyst = org.headers["analyst"]
+    for path in ("/operations", "/docs"):
+        method = "POST" if path == "/operations" else "GET"
+        missing = client.request(method, base + path, headers=analyst, json={"command": "run"})
+        assert missing.status_code == 404 and "no dbt workspace" in missing.json()["detail"]
+    assert client.delete(base, headers=analyst).status_code == 404
+
+    good = {"git_url": "https://github.com/example/project.git", "target_schema": "analytics"}
+    refused = {
+        "http://github.com/x.git": "must start with https://",
+        "https://user:secret@github.com/x.git": "Put the access token in git_token",
+        "git@github.com:x/y.git": "must start with https://",
+        "file:///x/../etc": "cannot contain '..'",
+        settings.org_home("someone-else").as_uri(): "inside the platform's own folder",
+        (settings.org_home(org.slug) / "dbt" / "repo").as_uri(): "the dbt workspace's own folder",
+    }
+    for git_url, reason in refused.items():
+        response = client.put(base, json={**good, "git_url": git_url}, headers=analyst)
+        assert response.status_code == 422 and reason in response.json()["detail"], (git_url, response.text)
+    for changes, reason in (
+        ({"branch": "-f"}, "not a valid git branch name"),
+        ({"branch": "a..b"}, "not a valid git branch name"),
+        ({"project_dir": "../other"}, "a folder inside the repository"),
+        ({"project_dir": "/etc"}, "a folder inside the repository"),
+        ({"target_schema": "bad schema; drop"}, "not a usable schema name"),
+    ):
+        response = client.put(base, json={**good, **changes}, headers=analyst)
+        assert response.status_code == 422 and reason in response.json()["detail"], (changes, response.text)
+    assert client.put(base, json={**good, "unknown": 1}, headers=analyst).status_code == 422
+    assert client.put(base, json=good, headers=org.headers["guest"]).status_code == 403
+
+    saved = client.put(base, json={**good, "git_token": FAKE_TOKEN, "project_dir": "./dbt/"}, headers=analyst)
+    assert saved.status_code == 200, saved.text
+    assert saved.json() == {
+        **good,
+        "git_token": "********",
+        "branch": None,
+        "project_dir": "dbt",
+        "locked_by": None,
+    }
+    kept = client.put(base, json={**good, "branch": "dev"}, headers=analyst).json()
+    assert kept["git_token"] == "********" and kept["branch"] == "dev"
+    masked = client.put(base, json={**good, "git_token": "********"}, headers=analyst).json()
+    assert masked["git_token"] == "********"
+    moved = client.put(base, json={**good, "git_url": "https://gitlab.com/x/y.git"}, headers=analyst).json()
+    assert moved["git_token"] is None, "a saved token never follows the repository to another host"
+    client.put(base, json={**good, "git_token": FAKE_TOKEN}, headers=analyst)
+    cleared = client.put(base, json={**good, "git_token": None}, headers=analyst).json()
+    assert cleared["git_token"] is None
+    assert client.get(base, headers=org.headers["guest"]).json()["git_url"] == good["git_url"]
+
+    for body, reason in (
+        ({"command": "deps", "select": "x"}, "select applies only to"),
+        ({"command": "test", "full_refresh": True}, "full_refresh applies only to"),
+        ({"command": "run", "select": "--vars {a: 1}"}, "is not a dbt selector"),
+        ({"command": "run", "exclude": "a;b"}, "is not a dbt selector"),
+    ):
+        response = client.post(f"{base}/operations", json=body, headers=analyst)
+        assert response.status_code == 422 and reason in response.json()["detail"], (body, response.text)
+    assert client.post(f"{base}/operations", json={"command": "rm -rf"}, headers=analyst).status_code == 422
+    assert (
+        client.post(f"{base}/operations", json={"command": "run"}, headers=org.headers["guest"]).status_code
+        == 403
+    )
+
+    folder = settings.org_home(org.slug) / "dbt" / "target"
+    folder.mkdir(parents=True)
+    assert client.delete(base, headers=org.headers["guest"]).status_code == 403
+    assert client.delete(base, headers=analyst).status_code == 204
+    assert client.get(base, headers=analyst).status_code == 404
+    assert not folder.exists()

@@ -1,0 +1,6 @@
+-- depends_on: {{ ref('raw_people') }}
+select
+    id as person_id,
+    trim(name) as name,
+    country
+from {{ source('raw', 'raw_people') }}
