@@ -1,11 +1,12 @@
-# Dalgo: `make test` and (later) `make demo` install what they need, uv included.
+# Dalgo: `make test` and `make demo` install what they need, uv included.
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help install test lint format uv clean
+.PHONY: help install test lint format uv clean demo
 
 help:
 	@echo "make test    install everything and run lint, type checks and the test suite"
+	@echo "make demo    install everything and run the whole product once on this machine (ARGS=--serve keeps it up)"
 	@echo "make lint    ruff and mypy only"
 	@echo "make format  format the code with ruff"
 
@@ -26,6 +27,9 @@ format: install
 
 test: lint
 	$(UV) run pytest
+
+demo: install
+	$(UV) run dalgo demo $(ARGS)
 
 clean:
 	rm -rf .dalgo .pytest_cache .mypy_cache .ruff_cache

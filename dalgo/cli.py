@@ -26,6 +26,57 @@ def serve(
     raise typer.Exit(run_stack(get_settings(), api_port=api_port, prefect_port=prefect_port, host=host))
 
 
+@app.command()
+def demo(
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Keep the stack running after the demo, until Ctrl-C.")
+    ] = False,
+    api_port: Annotated[int, typer.Option(help="Port of the web API.")] = 8000,
+    prefect_port: Annotated[int, typer.Option(help="Port of the Prefect server and UI.")] = 4200,
+    run_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for the pipeline run before giving up.")
+    ] = 1800.0,
+) -> None:
+    """Start the local stack, set up a demo org with a pipeline, run it once and show what it made."""
+    from dalgo.demo import run_demo
+
+    raise typer.Exit(
+        run_demo(
+            get_settings(),
+            api_port=api_port,
+            prefect_port=prefect_port,
+            serve=serve,
+            run_timeout_s=run_timeout,
+        )
+    )
+
+
+@app.command()
+def deploy(
+    file: Annotated[
+        str | None, typer.Option(help="The prefect.yaml to apply (default: the project's).")
+    ] = None,
+) -> None:
+    """Apply the platform's maintenance deployments (prefect.yaml) to the Prefect server."""
+    import asyncio
+    from pathlib import Path
+
+    from dalgo.deployments.platform import PREFECT_YAML, PlatformDeploymentError
+    from dalgo.deployments.platform import deploy as apply_deployments
+
+    settings = get_settings()
+    if not settings.prefect_api_url:
+        typer.echo("Error: set PREFECT_API_URL to the Prefect server to deploy to.", err=True)
+        raise typer.Exit(2)
+    try:
+        applied = asyncio.run(apply_deployments(settings, Path(file) if file else PREFECT_YAML))
+    except PlatformDeploymentError as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(2) from error
+    for name in applied:
+        typer.echo(f"Applied {name} (work pool {settings.work_pool}, queue platform).")
+
+
 @admin_app.command("create-user")
 def create_user(
     email: Annotated[str, typer.Option(help="The new user's email.")],

@@ -47,6 +47,40 @@ class Settings(BaseSettings):
     invitation_ttl_days: float = Field(default=7.0, gt=0)
     password_reset_ttl_minutes: float = Field(default=60.0, gt=0)
     work_pool: str = Field(default="dalgo", description="The process work pool runs go to.")
+    lock_wait_timeout_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description=(
+            "How long a scheduled pipeline run waits for a locked connection or dbt workspace "
+            "(or for one of its org's run slots) before it fails naming the run that holds it."
+        ),
+    )
+    org_run_limit: int = Field(
+        default=2, ge=1, description="How many runs an org may have going at once, unless set for the org."
+    )
+    sync_retry_delay_s: float = Field(
+        default=60.0, ge=0, description="Pause before a pipeline's failed sync step is tried again."
+    )
+    crash_after_silence_s: float = Field(
+        default=600.0,
+        ge=60,
+        description=(
+            "A running flow run that sent no heartbeat for this long is marked crashed "
+            "(flow runs send one every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds, 180 by default)."
+        ),
+    )
+    long_run_alert_hours: float = Field(
+        default=2.0, gt=0, description="Platform admins are alerted about runs running longer than this."
+    )
+    failure_lookback_hours: float = Field(
+        default=24.0, gt=0, description="How far back the failure notifier looks for failed runs."
+    )
+    mail_retry_minutes: float = Field(
+        default=10.0, gt=0, description="An alert mail claimed but not marked sent is retried after this."
+    )
+    expired_invitation_keep_days: float = Field(
+        default=30.0, ge=0, description="Expired invitations stay listed (to be renewed) this long."
+    )
 
     @property
     def resolved_home(self) -> Path:

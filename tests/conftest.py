@@ -90,6 +90,11 @@ def prefect_api_url(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        # Scheduled runs of a new deployment, expired leases and subflows of cancelled runs are
+        # handled within seconds rather than Prefect's production intervals.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+        "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "2",
+        "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS": "2",
     }
     env.pop("PREFECT_API_URL", None)
     log = (home / "server.log").open("wb")

@@ -19,9 +19,13 @@ from dalgo.api.routes import (
     health,
     ingestion,
     invitations,
+    locks,
     me,
     members,
+    notifications,
+    org_execution,
     orgs,
+    pipelines,
     roles,
     runs,
     sources,
@@ -61,6 +65,10 @@ def api_router() -> APIRouter:
     router.include_router(ingestion.router)
     router.include_router(invitations.org_router)
     router.include_router(invitations.router)
+    router.include_router(notifications.router)
+    router.include_router(pipelines.router)
+    router.include_router(locks.router)
+    router.include_router(org_execution.router)
     return router
 
 

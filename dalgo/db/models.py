@@ -52,6 +52,15 @@ class Org(SQLModel, table=True):
     slug: str = Field(max_length=40, unique=True, index=True)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=_created_at, sa_column=Column(UTCDateTime(), nullable=False))
+    retention_days: int = Field(
+        default=90, ge=1, sa_column_kwargs={"server_default": "90"}, description="Runs are kept this long."
+    )
+    work_pool: str | None = Field(
+        default=None, max_length=100, description="The work pool its runs go to (null: the platform's)."
+    )
+    work_queue: str | None = Field(
+        default=None, max_length=100, description="The queue in that pool (null: the pool's default)."
+    )
 
 
 class Permission(SQLModel, table=True):

@@ -28,6 +28,7 @@ from dalgo.deployments.factory import (
     delete_org_deployment,
     find_org_deployment,
 )
+from dalgo.deployments.fairness import Placement, ensure_placement
 from dalgo.deployments.runs import api_state
 from dalgo.flows.ingest import connection_block_name, connection_lock
 from dalgo.naming import kind_tag, org_object_name, org_tag, triggered_by_tag
@@ -45,7 +46,9 @@ def _suffix(connection_id: uuid.UUID) -> str:
     return connection_id.hex
 
 
-def _spec(org: str, connection_id: uuid.UUID, block: ConnectionBlock) -> OrgDeploymentSpec:
+def _spec(
+    org: str, connection_id: uuid.UUID, block: ConnectionBlock, placement: Placement | None
+) -> OrgDeploymentSpec:
     return OrgDeploymentSpec(
         org=org,
         kind="sync",
@@ -56,14 +59,24 @@ def _spec(org: str, connection_id: uuid.UUID, block: ConnectionBlock) -> OrgDepl
         description=f"Sync {block.title}",
         extra_tags=(connection_tag(connection_id),),
         blocks={f"connection-{_suffix(connection_id)}": block},
+        work_pool=placement.work_pool if placement else None,
+        work_queue=placement.work_queue if placement else None,
     )
 
 
 async def apply_connection(
-    client: PrefectClient, settings: Settings, org: str, connection_id: uuid.UUID, block: ConnectionBlock
+    client: PrefectClient,
+    settings: Settings,
+    org: str,
+    connection_id: uuid.UUID,
+    block: ConnectionBlock,
+    placement: Placement | None = None,
 ) -> None:
-    """Save the connection's block and sync deployment (all or nothing) and make sure its lock exists."""
-    await apply_org_deployment(client, settings, _spec(org, connection_id, block))
+    """Save the connection's block and sync deployment (all or nothing; its runs go to the org's
+    work pool and queue) and make sure its lock exists."""
+    if placement is not None:
+        await ensure_placement(client, settings, placement)
+    await apply_org_deployment(client, settings, _spec(org, connection_id, block, placement))
     try:
         await client.create_global_concurrency_limit(
             GlobalConcurrencyLimitCreate(name=connection_lock(org, str(connection_id)), limit=1)

@@ -57,6 +57,10 @@ class OrgDeploymentSpec:
     extra_tags: tuple[str, ...] = ()
     blocks: dict[str, Block] = field(default_factory=dict)
     """Blocks to save with the deployment, by name suffix (saved as `<org>-<suffix>`)."""
+    work_pool: str | None = None
+    """The work pool its runs go to (None: the platform's, DALGO_WORK_POOL)."""
+    work_queue: str | None = None
+    """The queue in that pool (None: the pool's default queue)."""
 
     @property
     def deployment_name(self) -> str:
@@ -118,7 +122,8 @@ async def apply_org_deployment(
     try:
         for suffix, block in spec.blocks.items():
             await _save_block(client, org_object_name(spec.org, suffix), block, undo)
-        await ensure_work_pool(client, settings)
+        pool = spec.work_pool or settings.work_pool
+        await ensure_work_pool(client, settings.model_copy(update={"work_pool": pool}))
         existing = await find_org_deployment(client, spec.org, spec.name)
         flow_id = await client.create_flow_from_name(spec.flow_name)
         schedules = (
@@ -135,7 +140,8 @@ async def apply_org_deployment(
             flow_id=flow_id,
             name=spec.deployment_name,
             entrypoint=spec.entrypoint,
-            work_pool_name=settings.work_pool,
+            work_pool_name=pool,
+            work_queue_name=spec.work_queue,
             tags=spec.tags,
             parameters=spec.parameters,
             description=spec.description,

@@ -36,11 +36,11 @@ from prefect.client.schemas.sorting import FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 
+from dalgo.flows.locks import AWAITING_SLOT, WAITING_FOR_LOCK
 from dalgo.flows.results import RESULT_ARTIFACT_TYPE
 from dalgo.naming import KIND_TAG_PREFIX, TRIGGERED_BY_TAG_PREFIX, org_deletion_tag, org_tag, tag_value
 
 COMPLETED_WITH_WARNINGS = "CompletedWithWarnings"
-WAITING_FOR_LOCK = "WaitingForLock"
 
 RunState = Literal[
     "scheduled",
@@ -76,7 +76,7 @@ def api_state(state: State | None) -> str:
     """A Prefect state in the API's words (API.md's list)."""
     if state is None:
         return "pending"
-    if state.name in (WAITING_FOR_LOCK, "AwaitingConcurrencySlot"):
+    if state.name in (WAITING_FOR_LOCK, AWAITING_SLOT):
         return "waiting_for_lock"
     if state.type == StateType.COMPLETED and state.name == COMPLETED_WITH_WARNINGS:
         return "completed_with_warnings"
@@ -88,11 +88,9 @@ def _state_filter(state: str) -> FlowRunFilterState:
     if state == "completed_with_warnings":
         return FlowRunFilterState(name=FlowRunFilterStateName(any_=[COMPLETED_WITH_WARNINGS]))
     if state == "waiting_for_lock":
-        return FlowRunFilterState(
-            name=FlowRunFilterStateName(any_=[WAITING_FOR_LOCK, "AwaitingConcurrencySlot"])
-        )
+        return FlowRunFilterState(name=FlowRunFilterStateName(any_=[WAITING_FOR_LOCK, AWAITING_SLOT]))
     types = [t for t, name in _BY_TYPE.items() if name == state]
-    excluded = [COMPLETED_WITH_WARNINGS, WAITING_FOR_LOCK, "AwaitingConcurrencySlot"]
+    excluded = [COMPLETED_WITH_WARNINGS, WAITING_FOR_LOCK, AWAITING_SLOT]
     return FlowRunFilterState(
         type=FlowRunFilterStateType(any_=types), name=FlowRunFilterStateName(not_any_=excluded)
     )

@@ -14,7 +14,6 @@ from typing import Any
 
 import anyio
 from prefect import flow, get_run_logger
-from prefect.concurrency.asyncio import concurrency
 
 from dalgo.blocks.connection import ConnectionBlock
 from dalgo.blocks.ingestion import IngestionEngineBlock, ingestion_engine_block_name
@@ -24,10 +23,12 @@ from dalgo.connectors.catalogue import connector
 from dalgo.connectors.source import get_source
 from dalgo.connectors.spec import merge_secrets
 from dalgo.flows.ingest_server import sync_on_server
+from dalgo.flows.locks import connection_resource, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.sources import connectors_dir, source_block_name
 from dalgo.flows.warehouse import warehouse_block_name
 from dalgo.naming import org_object_name
+from dalgo.settings import get_settings
 
 LOCK_LEASE_S = 120.0
 
@@ -141,8 +142,10 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
     warehouse: WarehouseBlock = await WarehouseBlock.aload(warehouse_block_name(org))
     config = merge_secrets(source_block.config, source_block.secrets.get_secret_value())
     engine = await org_engine(org)
-    async with concurrency(
-        connection_lock(org, connection_id), occupy=1, strict=True, lease_duration=LOCK_LEASE_S
+    wait_s = get_settings().lock_wait_timeout_s
+    async with (
+        org_run_slot(org, wait_s),
+        hold_lock(org, connection_resource(connection_id), LOCK_LEASE_S, wait_s),
     ):
         logger.info(
             "Syncing %s (%s) into the %s warehouse, schema %s, with the %s engine",

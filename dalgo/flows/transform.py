@@ -18,7 +18,6 @@ from typing import Any, Final
 import anyio
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
-from prefect.concurrency.asyncio import concurrency
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
@@ -27,6 +26,7 @@ from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.flows import git
 from dalgo.flows.dbt_profiles import ProjectError, private_profiles_dir, profile_name
 from dalgo.flows.dbt_runner import DbtOutcome, run_dbt
+from dalgo.flows.locks import WORKSPACE_RESOURCE, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.warehouse import warehouse_block_name
 from dalgo.naming import org_object_name
@@ -270,8 +270,9 @@ async def dbt_operation(
     if problem is not None or workspace is None:
         return await _finish({**base, "outcome": "failed", "message": problem})  # type: ignore[no-any-return]
     args = dbt_args(command, select, exclude, full_refresh)
-    async with concurrency(
-        dbt_workspace_lock(org), occupy=1, strict=True, lease_duration=LOCK_LEASE_S, holder=_holder()
+    async with (
+        org_run_slot(org, settings.lock_wait_timeout_s),
+        hold_lock(org, WORKSPACE_RESOURCE, LOCK_LEASE_S, settings.lock_wait_timeout_s, holder=_holder()),
     ):
         result = await anyio.to_thread.run_sync(
             _operate, command, args, workspace, warehouse, workspace_folders(org, settings), get_run_logger()

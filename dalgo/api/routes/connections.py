@@ -19,8 +19,10 @@ from dalgo.api.schemas import (
     RunBrief,
 )
 from dalgo.blocks.connection import ConnectionBlock
+from dalgo.db.models import Org
 from dalgo.deployments import connections, sources
 from dalgo.deployments.factory import DeploymentFactoryError
+from dalgo.deployments.fairness import placement_of
 from dalgo.deployments.ingestion import remove_connection_from_server
 
 router = APIRouter(prefix="/orgs/{org}/connections", tags=["connections"])
@@ -60,10 +62,12 @@ async def _require_source(client: PrefectClient, org: str, source_id: uuid.UUID)
 
 
 async def _apply(
-    client: PrefectClient, settings: Any, org: str, connection_id: uuid.UUID, block: ConnectionBlock
+    client: PrefectClient, settings: Any, org: Org, connection_id: uuid.UUID, block: ConnectionBlock
 ) -> None:
     try:
-        await connections.apply_connection(client, settings, org, connection_id, block)
+        await connections.apply_connection(
+            client, settings, org.slug, connection_id, block, placement_of(org, settings)
+        )
     except DeploymentFactoryError as exc:
         raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
 
@@ -84,7 +88,7 @@ async def create_connection(
         streams=body.streams,
         destination_schema=body.destination_schema,
     )
-    await _apply(client, settings, member.org.slug, connection_id, block)
+    await _apply(client, settings, member.org, connection_id, block)
     return _public(connection_id, block)
 
 
@@ -141,7 +145,7 @@ async def update_connection(
         streams=body.streams if "streams" in body.model_fields_set else block.streams,
         destination_schema=body.destination_schema or block.destination_schema,
     )
-    await _apply(client, settings, member.org.slug, connection_id, changed)
+    await _apply(client, settings, member.org, connection_id, changed)
     return _public(connection_id, changed)
 
 

@@ -4,7 +4,8 @@ from alembic import context
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
-import dalgo.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import dalgo.db.models
+import dalgo.db.notification_models  # noqa: F401  (both register their tables on SQLModel.metadata)
 
 engine: Engine = context.config.attributes["engine"]
 

@@ -1,0 +1,88 @@
+"""Platform admins set, per org, how many runs it may have going at once and where its runs go."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+from prefect.client.orchestration import PrefectClient
+from sqlmodel import select
+
+from dalgo.api.deps import PlatformAdmin, PrefectDep, SessionDep, SettingsDep
+from dalgo.api.pipeline_schemas import OrgExecutionPublic, OrgExecutionUpdate
+from dalgo.db.models import Org
+from dalgo.deployments import connections, fairness, pipelines
+from dalgo.settings import Settings
+
+router = APIRouter(prefix="/platform/orgs/{org}/execution", tags=["platform"])
+
+
+def _org(session: SessionDep, slug: str) -> Org:
+    org = session.exec(select(Org).where(Org.slug == slug)).first()
+    if org is None:
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND, detail=f"There is no organization '{slug}'."
+        )
+    return org
+
+
+async def _public(client: PrefectClient, settings: Settings, org: Org) -> OrgExecutionPublic:
+    placement = fairness.placement_of(org, settings)
+    limit = await fairness.org_run_limit(client, org.slug)
+    return OrgExecutionPublic(
+        org=org.slug,
+        max_concurrent_runs=limit if limit is not None else settings.org_run_limit,
+        work_pool=placement.work_pool,
+        work_queue=placement.work_queue,
+    )
+
+
+@router.get("", response_model=OrgExecutionPublic)
+async def read_execution(
+    org: str, admin: PlatformAdmin, session: SessionDep, client: PrefectDep, settings: SettingsDep
+) -> OrgExecutionPublic:
+    """How many runs the org may have going at once, and the work pool and queue its runs go to."""
+    return await _public(client, settings, _org(session, org))
+
+
+@router.put("", response_model=OrgExecutionPublic)
+async def update_execution(
+    org: str,
+    body: OrgExecutionUpdate,
+    admin: PlatformAdmin,
+    session: SessionDep,
+    client: PrefectDep,
+    settings: SettingsDep,
+) -> OrgExecutionPublic:
+    """Change the org's run limit, or move its runs to another work pool or queue (its pipelines and
+    connections are moved at once; runs already scheduled keep the queue they were given)."""
+    row = _org(session, org)
+    if body.max_concurrent_runs is not None:
+        await fairness.set_org_run_limit(client, row.slug, body.max_concurrent_runs)
+    fields = body.model_fields_set & {"work_pool", "work_queue"}
+    if fields:
+        for name in fields:
+            setattr(row, name, getattr(body, name))
+        placement = fairness.placement_of(row, settings)
+        offset = 0
+        while True:
+            found, total = await pipelines.list_pipelines(client, row.slug, pipelines.PAGE, offset)
+            for pipeline in found:
+                await pipelines.apply_pipeline(
+                    client, settings, row.slug, pipeline.id, pipeline.definition, placement, pipeline.paused
+                )
+            offset += len(found)
+            if not found or offset >= total:
+                break
+        offset = 0
+        while True:
+            synced, total = await connections.list_connections(client, row.slug, pipelines.PAGE, offset)
+            for connection in synced:
+                await connections.apply_connection(
+                    client, settings, row.slug, connection.id, connection.block, placement
+                )
+            offset += len(synced)
+            if not synced or offset >= total:
+                break
+        session.add(row)
+        session.commit()
+        session.refresh(row)
+    return await _public(client, settings, row)

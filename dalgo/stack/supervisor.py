@@ -1,0 +1,253 @@
+"""The local stack's parts, started in order and stopped in reverse: a Prefect server (unless
+PREFECT_API_URL names one), a process worker of the work pool, and the API under uvicorn.
+
+`LocalStack.start` returns once every part answers (and the maintenance deployments are applied),
+leaving the caller in control; `LocalStack.stop` ends every child and all they started. `dalgo
+serve` (`dalgo.stack.serve`) and `dalgo demo` (`dalgo.demo`) both use it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from cryptography.fernet import Fernet
+from rich.console import Console
+
+from dalgo.deployments.platform import deploy_at_start
+from dalgo.settings import Settings
+from dalgo.stack.checks import (
+    StartupError,
+    answers,
+    answers_200,
+    check_port_free,
+    connect_host,
+    wait_until,
+    worker_heartbeats,
+    worker_online,
+)
+from dalgo.stack.children import Child
+
+ENCRYPTION_KEY_ENV = "PREFECT_SERVER_ENCRYPTION_KEY"
+DATABASE_URL_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
+
+SERVER_START_TIMEOUT_S = 90.0
+WORKER_START_TIMEOUT_S = 60.0
+API_START_TIMEOUT_S = 60.0
+EXTERNAL_PREFECT_TIMEOUT_S = 30.0
+WORKER_QUERY_SECONDS = "2"
+API_APP = "dalgo.api.main:create_app"
+FLOW_RUN_ID_ENV = "PREFECT__FLOW_RUN_ID"
+FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+STOPPED_MESSAGE = "The local stack was stopped while this run was going."
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def local_encryption_key(home: Path) -> tuple[str, bool]:
+    """Read DALGO_HOME/prefect-encryption.key, or create it (mode 0600); also say if it was made."""
+    path = home / "prefect-encryption.key"
+    if path.exists():
+        return path.read_text().strip(), False
+    key = Fernet.generate_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(key)
+    return key.decode(), True
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as DALGO_* variables, so children see exactly what the supervisor sees."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None or name == "prefect_api_url":
+            continue
+        env[f"DALGO_{name.upper()}"] = str(value)
+    env["DALGO_HOME"] = str(settings.resolved_home)
+    return env
+
+
+@dataclass(frozen=True)
+class StackAddresses:
+    """Where a started stack listens."""
+
+    api_base: str
+    prefect_api: str
+
+    @property
+    def api_docs(self) -> str:
+        return f"{self.api_base}/docs"
+
+    @property
+    def prefect_ui(self) -> str:
+        return self.prefect_api.removesuffix("/api")
+
+
+class LocalStack:
+    """The children of one local stack. Call `stop` when done, whether or not `start` succeeded."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        api_port: int = 8000,
+        prefect_port: int = 4200,
+        host: str = "127.0.0.1",
+        stop_event: threading.Event | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.api_port = api_port
+        self.prefect_port = prefect_port
+        self.host = host
+        self.home = settings.resolved_home
+        self.logs = self.home / "logs"
+        self.stop_event = stop_event or threading.Event()
+        self.say = say or (lambda text: console.print(text, markup=False))
+        self.children: list[Child] = []
+        self.prefect_api: str | None = None
+        self.prefect = str(Path(sys.executable).parent / "prefect")
+        self.env = {**os.environ, **settings_env(settings)}
+        self.env["PREFECT_HOME"] = str(self.home / "prefect")
+
+    def start(self) -> StackAddresses:
+        """Start every part and wait until each answers; then apply the maintenance deployments.
+
+        Raises StartupError when a part does not come up, StopRequestedError when `stop_event`
+        is set meanwhile.
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.say(f"DALGO_HOME is {self.home}; the children log to {self.logs}/")
+        api_base = f"http://{connect_host(self.host)}:{self.api_port}"
+        check_port_free(self.host, self.api_port, "the API")
+        if self.settings.prefect_api_url:
+            api_url = self.settings.prefect_api_url.rstrip("/")
+            self.say(f"Using the Prefect server at {api_url}")
+            self.wait(
+                answers_200(f"{api_url}/health"), "waiting for Prefect", EXTERNAL_PREFECT_TIMEOUT_S, None
+            )
+        else:
+            api_url = self.start_server(self.prefect_port)
+        self.prefect_api = api_url
+        worker, online = self.start_worker(api_url)
+        api = self.start_api(api_url)
+        self.wait(online, "waiting for the worker", WORKER_START_TIMEOUT_S, worker)
+        self.wait(answers(f"{api_base}/api/v1/health"), "waiting for the API", API_START_TIMEOUT_S, api)
+        self.say(deploy_at_start(self.settings, api_url))
+        return StackAddresses(api_base=api_base, prefect_api=api_url)
+
+    def stop(self) -> None:
+        """Stop the children in reverse order of start: API, worker, server.
+
+        The flow runs the worker was running are stopped with it; those that had not ended, or
+        not yet begun, so could not report it themselves, are marked crashed before the Prefect
+        server stops (a run left `Pending` would otherwise hold its pipeline for good).
+        """
+        stopped_runs: set[str] = set()
+        for child in reversed(self.children):
+            if child.name == "server":
+                self.mark_crashed(stopped_runs)
+            if child.name == "worker":
+                stopped_runs = child.descendant_env(FLOW_RUN_ID_ENV)
+            child.stop()
+        if not any(child.name == "server" for child in self.children):
+            self.mark_crashed(stopped_runs)
+
+    def mark_crashed(self, run_ids: set[str]) -> None:
+        """Set the runs that have not ended to Crashed (best effort: Prefect may be gone)."""
+        if not run_ids or self.prefect_api is None:
+            return
+        crashed = {"type": "CRASHED", "name": "Crashed", "message": STOPPED_MESSAGE}
+        for run_id in sorted(run_ids):
+            try:
+                run = httpx.get(f"{self.prefect_api}/flow_runs/{run_id}", timeout=5)
+                state = (run.json().get("state") or {}) if run.status_code == 200 else {}
+                if run.status_code == 200 and state.get("type") not in FINAL_STATES:
+                    body = {"state": crashed, "force": True}
+                    httpx.post(f"{self.prefect_api}/flow_runs/{run_id}/set_state", json=body, timeout=5)
+            except httpx.HTTPError:
+                return
+
+    def dead_child(self) -> tuple[Child, int] | None:
+        """A child that has exited, with its exit code; meanwhile, remember their descendants."""
+        for child in self.children:
+            code = child.exit_code()
+            if code is not None:
+                return child, code
+            child.remember_tree()
+        return None
+
+    def spawn(
+        self,
+        name: str,
+        command: list[str],
+        env: Mapping[str, str],
+        stop_signals: tuple[signal.Signals, ...] = (signal.SIGTERM,),
+    ) -> Child:
+        """Start a child, logging to DALGO_HOME/logs/<name>.log, and add it to the supervised ones."""
+        child = Child(name, command, dict(env), self.logs / f"{name}.log", stop_signals)
+        child.start()
+        self.children.append(child)
+        return child
+
+    def wait(self, check: Callable[[], bool], what: str, timeout_s: float, blame: Child | None) -> None:
+        """Wait for a check while watching every started child."""
+        wait_until(check, what, timeout_s, self.children, blame, self.stop_event)
+
+    def start_server(self, port: int) -> str:
+        """Start the Prefect server (SQLite under DALGO_HOME unless a database URL is set)."""
+        check_port_free("127.0.0.1", port, "the Prefect server")
+        env = dict(self.env)
+        env.pop("PREFECT_API_URL", None)
+        env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events,orphans")
+        if ENCRYPTION_KEY_ENV not in os.environ:
+            key, made = local_encryption_key(self.home)
+            env[ENCRYPTION_KEY_ENV] = key
+            self.say(
+                f"{'Made' if made else 'Using'} a local Prefect encryption key at "
+                f"{self.home / 'prefect-encryption.key'}; "
+                f"in production set {ENCRYPTION_KEY_ENV} instead."
+            )
+        if DATABASE_URL_ENV in os.environ:
+            database = f"from {DATABASE_URL_ENV}"
+        else:
+            db_path = self.home / "prefect" / "prefect.db"
+            env[DATABASE_URL_ENV] = f"sqlite+aiosqlite:///{db_path}"
+            database = f"SQLite at {db_path} (demo only)"
+        self.say(f"Starting the Prefect server on port {port}, database {database} ...")
+        command = [self.prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        server = self.spawn("server", command, env)
+        api_url = f"http://127.0.0.1:{port}/api"
+        health = answers_200(f"{api_url}/health")
+        self.wait(health, "waiting for the Prefect server", SERVER_START_TIMEOUT_S, server)
+        return api_url
+
+    def start_worker(self, api_url: str) -> tuple[Child, Callable[[], bool]]:
+        """Start the process worker of the work pool; returns it and the check that it is online.
+
+        The worker has a stable name, so the check waits for a heartbeat newer than the one the
+        pool had before (a stopped worker of the same name stays listed for a while).
+        """
+        pool = self.settings.work_pool
+        name = f"{pool}-{socket.gethostname()}"
+        env = {**self.env, "PREFECT_API_URL": api_url}
+        env.setdefault("PREFECT_WORKER_QUERY_SECONDS", WORKER_QUERY_SECONDS)
+        try:
+            before = worker_heartbeats(api_url, pool, name).get(name)
+        except httpx.HTTPError as error:
+            raise StartupError(f"could not read the workers of pool {pool!r}: {error}") from error
+        command = [self.prefect, "worker", "start", "--pool", pool, "--type", "process", "--name", name]
+        worker = self.spawn("worker", command, env, stop_signals=(signal.SIGTERM, signal.SIGTERM))
+        return worker, worker_online(api_url, pool, name, before)
+
+    def start_api(self, api_url: str) -> Child:
+        """Start the API under uvicorn."""
+        env = {**self.env, "PREFECT_API_URL": api_url}
+        command = [sys.executable, "-m", "uvicorn", API_APP, "--factory"]
+        return self.spawn("api", [*command, "--host", self.host, "--port", str(self.api_port)], env)
