@@ -97,6 +97,9 @@ class OrgExecutionUpdate(BaseModel):
     max_concurrent_runs: int | None = Field(default=None, ge=1, le=100)
     work_pool: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     work_queue: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    retention_days: int | None = Field(
+        default=None, ge=1, le=3650, description="How long the org's runs and their logs are kept."
+    )
 
 
 class OrgExecutionPublic(BaseModel):
@@ -104,3 +107,4 @@ class OrgExecutionPublic(BaseModel):
     max_concurrent_runs: int
     work_pool: str
     work_queue: str | None
+    retention_days: int

@@ -277,12 +277,16 @@ def test_platform_admins_set_an_orgs_run_limit_and_where_its_runs_go(
         "max_concurrent_runs": settings.org_run_limit,
         "work_pool": settings.work_pool,
         "work_queue": None,
+        "retention_days": 90,
     }
     changed = client.put(
-        url, json={"max_concurrent_runs": 3, "work_queue": "big-orgs"}, headers=platform_admin
+        url,
+        json={"max_concurrent_runs": 3, "work_queue": "big-orgs", "retention_days": 30},
+        headers=platform_admin,
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["max_concurrent_runs"] == 3 and changed.json()["work_queue"] == "big-orgs"
+    assert client.get(url, headers=platform_admin).json()["retention_days"] == 30
 
     async def placed() -> tuple[str | None, str | None, int | None, str | None]:
         async with prefect_client(settings) as prefect:

@@ -32,6 +32,7 @@ async def _public(client: PrefectClient, settings: Settings, org: Org) -> OrgExe
         max_concurrent_runs=limit if limit is not None else settings.org_run_limit,
         work_pool=placement.work_pool,
         work_queue=placement.work_queue,
+        retention_days=org.retention_days,
     )
 
 
@@ -39,7 +40,8 @@ async def _public(client: PrefectClient, settings: Settings, org: Org) -> OrgExe
 async def read_execution(
     org: str, admin: PlatformAdmin, session: SessionDep, client: PrefectDep, settings: SettingsDep
 ) -> OrgExecutionPublic:
-    """How many runs the org may have going at once, and the work pool and queue its runs go to."""
+    """How many runs the org may have going at once, the work pool and queue its runs go to, and how
+    long its runs are kept."""
     return await _public(client, settings, _org(session, org))
 
 
@@ -57,6 +59,11 @@ async def update_execution(
     row = _org(session, org)
     if body.max_concurrent_runs is not None:
         await fairness.set_org_run_limit(client, row.slug, body.max_concurrent_runs)
+    if body.retention_days is not None:
+        row.retention_days = body.retention_days
+        session.add(row)
+        session.commit()
+        session.refresh(row)
     fields = body.model_fields_set & {"work_pool", "work_queue"}
     if fields:
         for name in fields:
