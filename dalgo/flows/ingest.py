@@ -123,13 +123,13 @@ def _read(
     }
 
 
-async def org_engine(org: str) -> str:
-    """The org's ingestion engine: `embedded` unless its engine block says otherwise."""
+async def org_engine(org: str) -> IngestionEngineBlock:
+    """The org's ingestion engine block; the embedded engine for an org that never chose."""
     try:
         block: IngestionEngineBlock = await IngestionEngineBlock.aload(ingestion_engine_block_name(org))
     except ValueError:
-        return "embedded"
-    return block.engine
+        return IngestionEngineBlock()
+    return block
 
 
 @flow(name="sync-connection")
@@ -153,11 +153,11 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
             source_block.definition,
             warehouse.type,
             connection.destination_schema,
-            engine,
+            engine.engine,
         )
-        if engine == "airbyte-server":
+        if engine.engine == "airbyte-server":
             result = await sync_on_server(
-                org, connection_id, connection, source_block, config, warehouse, logger
+                org, connection_id, connection, source_block, config, warehouse, engine, logger
             )
         else:
             result = await anyio.to_thread.run_sync(_read, source_block, config, connection, warehouse)

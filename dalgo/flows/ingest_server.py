@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import anyio
-from prefect.blocks.core import Block
 
 from dalgo.blocks.connection import ConnectionBlock
 from dalgo.blocks.ingestion import (
@@ -102,6 +101,7 @@ async def sync_on_server(
     source: SourceBlock,
     config: dict[str, Any],
     warehouse: WarehouseBlock,
+    engine: IngestionEngineBlock,
     logger: logging.Logger | logging.LoggerAdapter[Any],
 ) -> dict[str, Any]:
     """Sync the connection as an Airbyte job in the org's workspace; the run's result."""
@@ -110,11 +110,9 @@ async def sync_on_server(
         s.get_secret_value() for s in (warehouse.password, warehouse.credentials_json) if s is not None
     ]
     server = await load_server()
-    engine_block: Block = await IngestionEngineBlock.aload(ingestion_engine_block_name(org))
-    assert isinstance(engine_block, IngestionEngineBlock)
     started = time.monotonic()
     try:
-        workspace = await ensure_workspace(server, org, engine_block)
+        workspace = await ensure_workspace(server, org, engine)
         destination_id = await anyio.to_thread.run_sync(
             server.put_destination, workspace, DESTINATION_NAME, destination_configuration(warehouse)
         )
