@@ -219,6 +219,18 @@ async def list_pipelines(
     return [pipeline_of(d) for d in deployments], int(count.json())
 
 
+async def pipelines_using(client: PrefectClient, org: str, resource: str) -> list[Pipeline]:
+    """The org's pipelines with a step that uses the resource (e.g. `connection:<id>`)."""
+    found: list[Pipeline] = []
+    offset = 0
+    while True:
+        page, total = await list_pipelines(client, org, PAGE, offset)
+        found += [p for p in page if resource in p.resources]
+        offset += len(page)
+        if not page or offset >= total:
+            return found
+
+
 async def last_runs(client: PrefectClient, pipelines: list[Pipeline]) -> dict[uuid.UUID, FlowRun]:
     """The latest started (or starting) run of each pipeline, by pipeline id."""
     by_deployment = {p.deployment_id: p.id for p in pipelines}

@@ -305,3 +305,29 @@ def test_platform_admins_set_an_orgs_run_limit_and_where_its_runs_go(
     assert asyncio.run(placed()) == (settings.work_pool, "default", 2, "default")
     refused = client.put(url, json={"max_concurrent_runs": 0}, headers=platform_admin)
     assert refused.status_code == 422
+
+
+def test_a_connection_in_a_pipeline_cannot_be_deleted_until_the_pipeline_lets_go(
+    client: TestClient, make_org_with_roles: Callable[..., OrgWithRoles]
+) -> None:
+    org = make_org_with_roles()
+    headers = org.headers["pipeline-manager"]
+    connection_id = make_connection(client, org)
+    made = client.post(
+        f"/api/v1/orgs/{org.slug}/pipelines",
+        json={"name": "Uses it", "steps": [{"type": "sync", "connection_id": connection_id}]},
+        headers=headers,
+    )
+    assert made.status_code == 201, made.text
+    refused = client.delete(f"/api/v1/orgs/{org.slug}/connections/{connection_id}", headers=headers)
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (
+        "This connection is a step of the pipeline 'Uses it'; remove it from there first."
+    )
+    assert (
+        client.get(f"/api/v1/orgs/{org.slug}/connections/{connection_id}", headers=headers).status_code == 200
+    )
+    gone = client.delete(f"/api/v1/orgs/{org.slug}/pipelines/{made.json()['id']}", headers=headers)
+    assert gone.status_code == 204
+    deleted = client.delete(f"/api/v1/orgs/{org.slug}/connections/{connection_id}", headers=headers)
+    assert deleted.status_code == 204

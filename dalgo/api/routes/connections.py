@@ -24,6 +24,8 @@ from dalgo.deployments import connections, sources
 from dalgo.deployments.factory import DeploymentFactoryError
 from dalgo.deployments.fairness import placement_of
 from dalgo.deployments.ingestion import remove_connection_from_server
+from dalgo.deployments.pipelines import pipelines_using
+from dalgo.flows.locks import connection_resource
 
 router = APIRouter(prefix="/orgs/{org}/connections", tags=["connections"])
 
@@ -155,8 +157,15 @@ async def delete_connection(
     member: Annotated[OrgContext, require("can_delete_connection")],
     client: PrefectDep,
 ) -> Response:
-    """Delete the connection (its data stays in the warehouse)."""
+    """Delete the connection (its data stays in the warehouse); 409 while a pipeline has it as a step."""
     await _connection(client, member.org.slug, connection_id)
+    users = await pipelines_using(client, member.org.slug, connection_resource(connection_id))
+    if users:
+        names = ", ".join(f"'{p.definition.name}'" for p in users)
+        raise HTTPException(
+            status_code=status.HTTP_409_CONFLICT,
+            detail=f"This connection is a step of the pipeline {names}; remove it from there first.",
+        )
     await remove_connection_from_server(client, member.org.slug, str(connection_id))
     await connections.delete_connection(client, member.org.slug, connection_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
