@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg2
@@ -392,3 +393,24 @@ def org_run_parameters_and_logs(settings: Settings, org: str) -> tuple[str, str]
             return json.dumps([r.parameters for r in runs]), "\n".join(log.message for log in logs)
 
     return asyncio.run(read())
+
+
+@contextlib.contextmanager
+def open_duckdb(path: str | Path, timeout_s: float = 30) -> Iterator[Any]:
+    """The DuckDB file opened read-only, once the run that wrote it has let go of it (a run's
+    process can hold the file's lock for a moment after the run is marked finished)."""
+    import duckdb
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            connection = duckdb.connect(str(path), read_only=True)
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        yield connection
+    finally:
+        connection.close()

@@ -7,14 +7,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import psutil
 import psycopg2
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
 from tests.api.test_warehouse import postgres_body
-from tests.conftest import OrgWithRoles, wait_for_run
+from tests.conftest import OrgWithRoles, open_duckdb, wait_for_run
 
 SYNC_TIMEOUT_S = 400
 
@@ -149,7 +148,7 @@ def test_a_csv_file_into_duckdb(
     connection_id = _connection(client, org, source_id, None, "field_data")
     detail = _sync(client, org, connection_id)
     assert detail["state"] == "completed", detail
-    with duckdb.connect(saved.json()["path"], read_only=True) as connection:
+    with open_duckdb(saved.json()["path"]) as connection:
         row = connection.execute("SELECT count(*), max(height) FROM field_data.trees").fetchone()
     assert row == (25, 36.0)
 
@@ -174,7 +173,7 @@ def test_faker_into_duckdb_resumes_from_its_saved_state(
     assert second["state"] == "completed", second
     assert isinstance(second["result"], dict)
     assert second["result"]["streams"].get("users", {"records": 0})["records"] == 0
-    with duckdb.connect(saved.json()["path"], read_only=True) as connection:
+    with open_duckdb(saved.json()["path"]) as connection:
         users = connection.execute("SELECT count(*), count(DISTINCT id) FROM faker.users").fetchone()
         products = connection.execute("SELECT count(*) FROM faker.products").fetchone()
     assert users == (30, 30)

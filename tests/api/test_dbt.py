@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import psycopg2
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
 from tests.api.test_warehouse import postgres_body
-from tests.conftest import OrgWithRoles, ResponseRecorder, org_run_parameters_and_logs, wait_for_run
+from tests.conftest import (
+    OrgWithRoles,
+    ResponseRecorder,
+    open_duckdb,
+    org_run_parameters_and_logs,
+    wait_for_run,
+)
 
 PROJECT = Path(__file__).parent.parent / "dbt_project"
 VARIANTS = PROJECT / "variants"
@@ -105,19 +111,26 @@ def nodes(detail: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {node["name"]: node for node in detail["result"]["nodes"]}
 
 
-def logs(client: TestClient, org: OrgWithRoles, run_id: str) -> str:
-    """Every log line of the run, page by page, through the API."""
-    lines: list[str] = []
-    offset: int | None = 0
-    while offset is not None:
-        page = client.get(
-            f"/api/v1/orgs/{org.slug}/runs/{run_id}/logs?limit=200&offset={offset}",
-            headers=org.headers["guest"],
-        )
-        assert page.status_code == 200, page.text
-        lines += [line["message"] for line in page.json()["data"]]
-        offset = page.json()["next_offset"]
-    return "\n".join(lines)
+def logs(client: TestClient, org: OrgWithRoles, run_id: str, awaiting: str | None = None) -> str:
+    """Every log line of the run, page by page, through the API; with `awaiting`, once a line
+    containing it has arrived (the last lines of a run reach Prefect shortly after its final
+    state), or after 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        lines: list[str] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = client.get(
+                f"/api/v1/orgs/{org.slug}/runs/{run_id}/logs?limit=200&offset={offset}",
+                headers=org.headers["guest"],
+            )
+            assert page.status_code == 200, page.text
+            lines += [line["message"] for line in page.json()["data"]]
+            offset = page.json()["next_offset"]
+        text = "\n".join(lines)
+        if awaiting is None or awaiting in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.5)
 
 
 def pg_rows(url: str, query: str) -> list[tuple[Any, ...]]:
@@ -163,7 +176,7 @@ def test_a_postgres_workspace_pulled_built_then_changed_by_a_second_commit(
     assert deps["state"] == "completed" and deps["kind"] == "dbt", deps
     first_commit = git(repo.work, "rev-parse", "HEAD")
     assert deps["result"]["git"]["commit"] == first_commit
-    assert "Installing dalgo_utils" in logs(client, org, deps_id)
+    assert "Installing dalgo_utils" in logs(client, org, deps_id, awaiting="Installing dalgo_utils")
 
     build = operate(client, org, "build")
     assert build["state"] == "completed", build
@@ -173,8 +186,9 @@ def test_a_postgres_workspace_pulled_built_then_changed_by_a_second_commit(
     assert built["donations_incremental"]["rows_affected"] == 8
     assert built["assert_totals_are_positive"]["status"] == "pass"
     assert {n["type"] for n in built.values()} == {"seed", "model", "test"}
-    build_logs = logs(client, org, str(build["id"]))
-    assert "OK created sql incremental model analytics.donations_incremental" in build_logs
+    created = "OK created sql incremental model analytics.donations_incremental"
+    build_logs = logs(client, org, str(build["id"]), awaiting=created)
+    assert created in build_logs
     assert any(step["name"] == "model donor_totals" for step in build["steps"])
     assert pg_rows(url, "SELECT count(*), sum(total_cents) FROM analytics.donor_totals") == [(6, 23150)]
 
@@ -182,9 +196,8 @@ def test_a_postgres_workspace_pulled_built_then_changed_by_a_second_commit(
     pulled = operate(client, org, "git-pull")
     assert pulled["state"] == "completed" and pulled["kind"] == "git", pulled
     assert pulled["result"]["git"]["commit"] == second_commit != first_commit
-    assert f"Checked out {second_commit[:12]} (A country model and a failing test)" in logs(
-        client, org, str(pulled["id"])
-    )
+    checked_out = f"Checked out {second_commit[:12]} (A country model and a failing test)"
+    assert checked_out in logs(client, org, str(pulled["id"]), awaiting=checked_out)
     run = operate(client, org, "run")
     assert run["state"] == "completed", run
     ran = nodes(run)
@@ -242,7 +255,8 @@ def test_a_duckdb_workspace_pulls_on_first_use_and_a_failing_model_fails_the_run
 
     deps = operate(client, org, "deps")
     assert deps["state"] == "completed", deps
-    assert "no checkout of the workspace's repository yet" in logs(client, org, str(deps["id"]))
+    no_checkout = "no checkout of the workspace's repository yet"
+    assert no_checkout in logs(client, org, str(deps["id"]), awaiting=no_checkout)
     build = operate(client, org, "build")
     assert build["state"] == "completed", build
     assert nodes(build)["raw_people"]["rows_affected"] == 6
@@ -273,7 +287,7 @@ def test_a_duckdb_workspace_pulls_on_first_use_and_a_failing_model_fails_the_run
     assert nodes(failed)["donations_incremental"]["status"] == "success"
     assert "model broken" in result["message"] and failed["state_message"] == result["message"]
     assert result["git"]["branch"] == "broken"
-    with duckdb.connect(saved.json()["path"], read_only=True) as connection:
+    with open_duckdb(saved.json()["path"]) as connection:
         assert connection.execute("SELECT count(*) FROM analytics.donations_incremental").fetchone() == (8,)
         assert connection.execute("SELECT count(*) FROM analytics.donor_totals").fetchone() == (6,)
 
