@@ -414,3 +414,31 @@ def open_duckdb(path: str | Path, timeout_s: float = 30) -> Iterator[Any]:
         yield connection
     finally:
         connection.close()
+
+
+class ProcessOutput:
+    """Collects a process's output lines on a thread, so reading never blocks the test."""
+
+    def __init__(self, stream: Iterator[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Iterator[str]) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, needle: str, timeout_s: float, proc: subprocess.Popen[str]) -> None:
+        """Wait until a line holds `needle`; fail with the output if the process ends or time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while needle not in self.text:
+            if proc.poll() is not None:
+                self._thread.join(5)
+                pytest.fail(f"{proc.args!r} exited with {proc.returncode}:\n{self.text}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {needle!r} after {timeout_s} s:\n{self.text}")
+            time.sleep(0.5)

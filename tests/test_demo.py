@@ -13,12 +13,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +23,9 @@ from pathlib import Path
 import duckdb
 import httpx
 import psutil
-import pytest
 
 from dalgo.demo.repo import EXAMPLE_PROJECT, prepare_repository
+from tests.conftest import ProcessOutput, free_port
 
 RUN_TIMEOUT_S = 600
 STOP_TIMEOUT_S = 60
@@ -47,40 +44,6 @@ REUSED_STEPS = [
 TABLE_ROW = re.compile(r"^\s*(\w+)\.(\w+)\s+[│|]\s+(\d+)\s*$", re.MULTILINE)
 STEP_ROW = re.compile(r"^\s*demo--step(\d)-(\S+)\s+[│|]\s+(\w+)\s+[│|]\s+([\d.]+) s\s*$", re.MULTILINE)
 LOGIN = re.compile(r"^Log in as (\S+) with password (\S+) \(org 'demo'\)\.$", re.MULTILINE)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class _Output:
-    """Collects a process's output lines on a thread, so reading never blocks the test."""
-
-    def __init__(self, stream: Iterator[str]) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: Iterator[str]) -> None:
-        for line in stream:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, needle: str, timeout_s: float, proc: subprocess.Popen[str]) -> None:
-        deadline = time.monotonic() + timeout_s
-        while needle not in self.text:
-            if proc.poll() is not None:
-                self._thread.join(5)
-                pytest.fail(f"dalgo demo exited with {proc.returncode}:\n{self.text}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {needle!r} after {timeout_s} s:\n{self.text}")
-            time.sleep(0.5)
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -148,7 +111,7 @@ def test_demo_runs_end_to_end_and_again_reusing_what_exists(tmp_path: Path) -> N
     completed runs; SIGTERM then stops the demo and every process it started.
     """
     home = tmp_path / "home"
-    api_port, prefect_port = _free_port(), _free_port()
+    api_port, prefect_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DALGO_"))}
     env["DALGO_HOME"] = str(home)
     command = [sys.executable, "-m", "dalgo.cli", "demo", "--run-timeout", str(RUN_TIMEOUT_S)]
@@ -180,7 +143,7 @@ def test_demo_runs_end_to_end_and_again_reusing_what_exists(tmp_path: Path) -> N
         text=True,
     )
     assert serve.stdout is not None
-    output = _Output(serve.stdout)
+    output = ProcessOutput(serve.stdout)
     tree: list[psutil.Process] = []
     try:
         output.wait_for("Serving until Ctrl-C.", RUN_TIMEOUT_S + 120, serve)

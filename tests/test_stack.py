@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
 import httpx
 import psutil
-import pytest
+
+from tests.conftest import ProcessOutput, free_port
 
 READY_TIMEOUT_S = 300
 RUN_TIMEOUT_S = 180
@@ -55,13 +53,6 @@ if __name__ == "__main__":
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _alive(proc: psutil.Process) -> bool:
     try:
         return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
@@ -85,33 +76,6 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-class _Output:
-    """Collects a process's output lines on a thread, so reading never blocks the test."""
-
-    def __init__(self, stream: Iterator[str]) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: Iterator[str]) -> None:
-        for line in stream:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, needle: str, timeout_s: float, proc: subprocess.Popen[str]) -> None:
-        deadline = time.monotonic() + timeout_s
-        while needle not in self.text:
-            if proc.poll() is not None:
-                self._thread.join(5)
-                pytest.fail(f"dalgo serve exited with {proc.returncode}:\n{self.text}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {needle!r} after {timeout_s} s:\n{self.text}")
-            time.sleep(0.5)
-
-
 def test_serve_starts_the_stack_and_stops_every_process(tmp_path: Path) -> None:
     """`dalgo serve` brings up a Prefect server, a worker and the API, and leaves nothing behind.
 
@@ -122,7 +86,7 @@ def test_serve_starts_the_stack_and_stops_every_process(tmp_path: Path) -> None:
     time, and no process of its tree (server, worker, flow run, API) is alive afterwards.
     """
     home = tmp_path / "home"
-    api_port, prefect_port = _free_port(), _free_port()
+    api_port, prefect_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DALGO_"))}
     env["DALGO_HOME"] = str(home)
     command = [sys.executable, "-m", "dalgo.cli", "serve"]
@@ -137,7 +101,7 @@ def test_serve_starts_the_stack_and_stops_every_process(tmp_path: Path) -> None:
         text=True,
     )
     assert serve.stdout is not None
-    output = _Output(serve.stdout)
+    output = ProcessOutput(serve.stdout)
     tree: list[psutil.Process] = []
     try:
         output.wait_for("Press Ctrl-C to stop.", READY_TIMEOUT_S, serve)
