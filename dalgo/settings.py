@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -81,6 +82,32 @@ class Settings(BaseSettings):
     expired_invitation_keep_days: float = Field(
         default=30.0, ge=0, description="Expired invitations stay listed (to be renewed) this long."
     )
+    sandbox: Literal["bwrap", "off"] = Field(
+        default="bwrap",
+        description=(
+            "How tenant code (dbt, connectors, git) runs: `bwrap` (bubblewrap, the default) or `off`, "
+            "which runs it unsandboxed and is logged as a warning at every start."
+        ),
+    )
+    allow_private_networks: bool | None = Field(
+        default=None,
+        description=(
+            "Whether addresses a tenant names (warehouse hosts, git and connector URLs) may be loopback "
+            "or private ranges. Unset: allowed on the embedded default (no DALGO_DATABASE_URL), refused "
+            "otherwise. Link-local, multicast and unspecified addresses are always refused."
+        ),
+    )
+    login_rate_limit_per_address: str = Field(
+        default="20/minute",
+        description="Login, password reset and invitation accept tries per client address (limits syntax).",
+    )
+    login_rate_limit_per_email: str = Field(
+        default="10/minute",
+        description="Login, password reset and invitation accept attempts per email address (limits syntax).",
+    )
+    max_request_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Request bodies larger than this answer 413."
+    )
 
     @property
     def resolved_home(self) -> Path:
@@ -96,6 +123,13 @@ class Settings(BaseSettings):
                 url = "postgresql://" + url.removeprefix("postgres://")
             return url
         return f"sqlite:///{self.resolved_home / 'dalgo.db'}"
+
+    @property
+    def private_networks_allowed(self) -> bool:
+        """Whether tenants may name loopback and private addresses (see `allow_private_networks`)."""
+        if self.allow_private_networks is not None:
+            return self.allow_private_networks
+        return self.database_url is None
 
     def org_home(self, org: str) -> Path:
         """The org's folder of local files (an embedded DuckDB warehouse, dbt workspaces)."""
