@@ -189,6 +189,12 @@ def settings(
         smtp_url=f"smtp://127.0.0.1:{mailbox[1]}",
         public_url="https://dalgo.example.org",
         work_pool=f"dalgo-test-{uuid.uuid4().hex[:6]}",
+        # The session's warehouses are the local Postgres; the outbound guard's refusals of
+        # loopback and private addresses are tested with an app of their own.
+        allow_private_networks=True,
+        # Every test signs in from the same client address; the limits are tested on their own.
+        login_rate_limit_per_address="100000/minute",
+        login_rate_limit_per_email="10000/minute",
     )
 
 
@@ -205,6 +211,7 @@ def worker(settings: Settings, client: TestClient) -> Iterator[str]:
         "DALGO_HOME": str(home),
         "DALGO_DATABASE_URL": str(settings.database_url),
         "DALGO_WORK_POOL": settings.work_pool,
+        "DALGO_ALLOW_PRIVATE_NETWORKS": "true",
     }
     log_path = home / "worker.log"
     log = log_path.open("wb")
