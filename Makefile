@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help install test lint format uv clean demo
+.PHONY: help install test lint format uv bwrap clean demo
 
 help:
 	@echo "make test    install everything and run lint, type checks and the test suite"
@@ -13,7 +13,18 @@ help:
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 
-install: uv
+# Tenant code (dbt, connectors, git) runs under bubblewrap; install it where it is missing and we can.
+bwrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null)) && \
+			echo "installed bubblewrap (bwrap) for the tenant sandbox"; \
+		else \
+			echo "bubblewrap (bwrap) is missing: install the 'bubblewrap' package, or tenant code will be refused"; \
+		fi; }
+
+install: uv bwrap
 	$(UV) sync --frozen --compile-bytecode
 
 lint: install
