@@ -17,7 +17,7 @@ from dalgo.settings import Settings
 from tests.conftest import OrgWithRoles, wait_for_run
 
 
-def start_check(client: TestClient, org: OrgWithRoles, role: str = "guest") -> str:
+def start_check(client: TestClient, org: OrgWithRoles, role: str = "account-manager") -> str:
     response = client.post(f"/api/v1/orgs/{org.slug}/warehouse/check", headers=org.headers[role])
     assert response.status_code == 202, response.text
     return str(response.json()["flow_run_id"])
@@ -32,7 +32,7 @@ def test_a_check_run_is_listed_read_and_logged(
     detail = wait_for_run(client, org.slug, run_id, headers)
     assert detail["state"] == "completed"
     assert detail["kind"] == "check"
-    assert detail["triggered_by"] == org.users["guest"].email
+    assert detail["triggered_by"] == org.users["account-manager"].email
     assert str(detail["name"]).startswith(f"{org.slug}--check-warehouse-")
     assert detail["result"] == {
         "ok": False,

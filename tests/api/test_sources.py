@@ -66,11 +66,14 @@ def test_create_read_update_check_discover_and_delete_a_source(
     assert renamed.status_code == 200 and renamed.json()["name"] == "Fake folks"
     assert renamed.json()["config"]["count"] == 20
 
-    check = client.post(f"{url}/check", headers=org.headers["guest"])
+    for action in ("check", "discover"):
+        refused = client.post(f"{url}/{action}", headers=org.headers["guest"])
+        assert refused.status_code == 403, "a guest may not start worker runs"
+    check = client.post(f"{url}/check", headers=manager)
     assert check.status_code == 202
     checked = wait_for_run(client, org.slug, check.json()["flow_run_id"], org.headers["guest"], timeout_s=300)
     assert checked["kind"] == "check" and checked["result"]["ok"] is True, checked  # type: ignore[index]
-    discover = client.post(f"{url}/discover", headers=org.headers["guest"])
+    discover = client.post(f"{url}/discover", headers=manager)
     discovered = wait_for_run(
         client, org.slug, discover.json()["flow_run_id"], org.headers["guest"], timeout_s=300
     )

@@ -166,7 +166,9 @@ def test_the_warehouse_check_runs_as_a_flow_run(
         ).status_code
         == 200
     )
-    started = client.post(f"/api/v1/orgs/{org.slug}/warehouse/check", headers=org.headers["guest"])
+    refused = client.post(f"/api/v1/orgs/{org.slug}/warehouse/check", headers=org.headers["guest"])
+    assert refused.status_code == 403, "a guest may not start worker runs"
+    started = client.post(f"/api/v1/orgs/{org.slug}/warehouse/check", headers=org.headers["account-manager"])
     assert started.status_code == 202
     detail = wait_for_run(client, org.slug, started.json()["flow_run_id"], org.headers["guest"])
     assert detail["state"] == "completed" and detail["kind"] == "check"

@@ -67,7 +67,9 @@ def test_deleting_an_org_leaves_nothing_tagged_with_it(
     neighbour = make_org_with_roles(f"{org.slug}-east")
     asyncio.run(_populate(settings, org.slug))
     asyncio.run(_populate(settings, neighbour.slug))
-    check = client.post(f"/api/v1/orgs/{org.slug}/warehouse/check", headers=org.headers["guest"]).json()
+    check = client.post(
+        f"/api/v1/orgs/{org.slug}/warehouse/check", headers=org.headers["account-manager"]
+    ).json()
     wait_for_run(client, org.slug, check["flow_run_id"], org.headers["guest"])
     (settings.org_home(org.slug)).mkdir(parents=True, exist_ok=True)
     (settings.org_home(org.slug) / "notes.txt").write_text("left behind by the org")

@@ -196,7 +196,7 @@ async def _start(
 @router.post("/{source_id}/check", response_model=FlowRunStarted, status_code=status.HTTP_202_ACCEPTED)
 async def check_source(
     source_id: uuid.UUID,
-    member: Annotated[OrgContext, require("can_view_sources")],
+    member: Annotated[OrgContext, require("can_edit_source")],
     client: PrefectDep,
     settings: SettingsDep,
 ) -> FlowRunStarted:
@@ -207,7 +207,7 @@ async def check_source(
 @router.post("/{source_id}/discover", response_model=FlowRunStarted, status_code=status.HTTP_202_ACCEPTED)
 async def discover_source(
     source_id: uuid.UUID,
-    member: Annotated[OrgContext, require("can_view_sources")],
+    member: Annotated[OrgContext, require("can_edit_source")],
     client: PrefectDep,
     settings: SettingsDep,
 ) -> FlowRunStarted:

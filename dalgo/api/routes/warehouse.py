@@ -130,7 +130,7 @@ async def delete_warehouse(
 
 @router.post("/check", response_model=FlowRunStarted, status_code=status.HTTP_202_ACCEPTED)
 async def check_warehouse(
-    member: Annotated[OrgContext, require("can_view_warehouse")], client: PrefectDep, settings: SettingsDep
+    member: Annotated[OrgContext, require("can_edit_warehouse")], client: PrefectDep, settings: SettingsDep
 ) -> FlowRunStarted:
     """Check the saved warehouse as a run (kind `check`); its result is `{ok, message}`."""
     run_id = await start_operation(
