@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dalgo.api.bodylimit import BodySizeLimitMiddleware
+from dalgo.api.ratelimit import SignInLimiter
 from dalgo.api.routes import (
     auth,
     connections,
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.mailer = mailer_from_settings(settings)
+    app.state.sign_in_limiter = SignInLimiter.from_settings(settings)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.include_router(api_router())
 
     @app.exception_handler(StarletteHTTPException)

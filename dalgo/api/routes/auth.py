@@ -3,22 +3,62 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from sqlmodel import col, select
 
 from dalgo.api.deps import CurrentCaller, MailerDep, SessionDep, SettingsDep
+from dalgo.api.ratelimit import ClientAddress, SignInLimiterDep
 from dalgo.api.schemas import LoginRequest, PasswordResetConfirm, PasswordResetRequest, TokenPublic
+from dalgo.api.security import digest
 from dalgo.api.services import accounts
 from dalgo.db.columns import utcnow
+from dalgo.db.models import PasswordResetCode, User
 from dalgo.mail import MailError
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 log = logging.getLogger(__name__)
 
 
+def limited_login(body: LoginRequest, limiter: SignInLimiterDep, address: ClientAddress) -> LoginRequest:
+    """The login body, once the attempt is counted for the address and the email (429 over either)."""
+    limiter.hit("login", address, body.email)
+    return body
+
+
+def limited_password_reset(
+    body: PasswordResetRequest, limiter: SignInLimiterDep, address: ClientAddress
+) -> PasswordResetRequest:
+    """The reset request, once counted for the address and the email (429 over either)."""
+    limiter.hit("password-reset", address, body.email)
+    return body
+
+
+def limited_password_reset_confirm(
+    body: PasswordResetConfirm, session: SessionDep, limiter: SignInLimiterDep, address: ClientAddress
+) -> PasswordResetConfirm:
+    """The reset confirmation, once counted for the address and, when the code is a known one,
+    for the email of its account (429 over either)."""
+    email = session.exec(
+        select(User.email)
+        .join(PasswordResetCode, col(PasswordResetCode.user_id) == col(User.id))
+        .where(PasswordResetCode.code_hash == digest(body.code))
+    ).first()
+    limiter.hit("password-reset-confirm", address, email)
+    return body
+
+
+LimitedLogin = Annotated[LoginRequest, Depends(limited_login)]
+LimitedPasswordReset = Annotated[PasswordResetRequest, Depends(limited_password_reset)]
+LimitedPasswordResetConfirm = Annotated[PasswordResetConfirm, Depends(limited_password_reset_confirm)]
+
+
 @router.post("/login", response_model=TokenPublic)
-def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenPublic:
-    """Exchange an email and password for a bearer token."""
+def login(body: LimitedLogin, session: SessionDep, settings: SettingsDep) -> TokenPublic:
+    """Exchange an email and password for a bearer token.
+
+    Attempts are limited per client address and per email (429 with Retry-After beyond)."""
     user = accounts.authenticate(session, body.email, body.password)
     if user is None:
         raise HTTPException(
@@ -43,7 +83,7 @@ def logout(caller: CurrentCaller, session: SessionDep) -> Response:
 
 @router.post("/password-reset", status_code=status.HTTP_202_ACCEPTED)
 def request_password_reset(
-    body: PasswordResetRequest, session: SessionDep, settings: SettingsDep, mailer: MailerDep
+    body: LimitedPasswordReset, session: SessionDep, settings: SettingsDep, mailer: MailerDep
 ) -> dict[str, str]:
     """Mail a one-time reset code when the email is known; the answer is the same either way."""
     try:
@@ -55,7 +95,7 @@ def request_password_reset(
 
 
 @router.post("/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT)
-def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep) -> Response:
+def confirm_password_reset(body: LimitedPasswordResetConfirm, session: SessionDep) -> Response:
     """Set a new password with the mailed code; every existing token stops working."""
     try:
         accounts.confirm_password_reset(session, body.code, body.new_password)

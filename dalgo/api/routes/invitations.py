@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
+from sqlmodel import select
 
 from dalgo.api.deps import MailerDep, OrgContext, PageParams, SessionDep, SettingsDep, require
+from dalgo.api.ratelimit import ClientAddress, SignInLimiterDep
 from dalgo.api.schemas import InvitationAccept, InvitationAccepted, InvitationCreate, InvitationPublic, Page
+from dalgo.api.security import digest
 from dalgo.api.services import invitations, orgs
 from dalgo.db.models import Invitation, User
 from dalgo.mail import MailError
@@ -83,8 +86,21 @@ def delete_invitation(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+def limited_accept(
+    body: InvitationAccept, session: SessionDep, limiter: SignInLimiterDep, address: ClientAddress
+) -> InvitationAccept:
+    """The acceptance, once counted for the address and, when the code is a known one, for the
+    invitation's email (429 over either)."""
+    email = session.exec(select(Invitation.email).where(Invitation.code_hash == digest(body.code))).first()
+    limiter.hit("invitation-accept", address, email)
+    return body
+
+
+LimitedAccept = Annotated[InvitationAccept, Depends(limited_accept)]
+
+
 @router.post("/accept", response_model=InvitationAccepted)
-def accept_invitation(body: InvitationAccept, session: SessionDep) -> InvitationAccepted:
+def accept_invitation(body: LimitedAccept, session: SessionDep) -> InvitationAccepted:
     """Accept with the mailed code; someone new also chooses a password. The code is the key."""
     try:
         org, membership = invitations.accept(session, body.code, body.password)
