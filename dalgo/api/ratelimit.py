@@ -9,9 +9,11 @@ window frees a slot. Each action counts on its own, per client address and per e
 - per email: `settings.login_rate_limit_per_email` (default 10 a minute), for the email in the body
   or the one a code belongs to.
 
-The client address is the connection's (`request.client.host`). Behind a reverse proxy that is the
-proxy's address, which every caller would share: run uvicorn with `--proxy-headers` and
-`--forwarded-allow-ips` naming the proxy, so the address becomes the one the proxy forwards.
+The client address is the connection's (`request.client.host`) as uvicorn gives it: uvicorn takes
+it from `X-Forwarded-For` only when the connection comes from an address it trusts (`--proxy-headers`,
+on by default, and `--forwarded-allow-ips` / `FORWARDED_ALLOW_IPS`, 127.0.0.1 by default). Behind a
+reverse proxy on another host, name that proxy there; otherwise every caller shares the proxy's
+address and its limit.
 
 Over a limit the answer is 429 with a `Retry-After` header (whole seconds until a slot frees) and a
 sentence. The counts live in the process: with several API processes each counts its own.
