@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from dalgo.blocks.warehouses.duckdb import DUCKDB_SUFFIX, is_plain_file_name
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$"
 
@@ -43,7 +44,9 @@ class BigQueryWarehouseCreate(_Config):
 
 
 class DuckDBWarehouseCreate(_Config):
-    """The embedded DuckDB warehouse: a file in the org's own folder on this machine."""
+    """The embedded DuckDB warehouse: a file directly inside the org's own folder on this machine,
+    named by a plain file name (no folders: the server chooses the place, never inside the dbt
+    checkout, and refuses symbolic links)."""
 
     type: Literal["duckdb"]
     path: str = Field(default="warehouse.duckdb", min_length=1, max_length=255)
@@ -52,14 +55,14 @@ class DuckDBWarehouseCreate(_Config):
     @field_validator("path")
     @classmethod
     def _inside_the_org_folder(cls, value: str) -> str:
-        path = PurePosixPath(value)
-        if path.is_absolute() or ".." in path.parts:
-            raise ValueError(
-                "The DuckDB path is a file name inside the organization's own folder, like warehouse.duckdb."
-            )
-        if path.suffix != ".duckdb":
+        if not value.endswith(DUCKDB_SUFFIX):
             raise ValueError("The DuckDB file name must end with .duckdb.")
-        return str(path)
+        if not is_plain_file_name(value):
+            raise ValueError(
+                "The DuckDB path is a file name inside the organization's own folder, like warehouse.duckdb: "
+                "letters, digits, '_', '.' and '-', without folders."
+            )
+        return value
 
 
 WarehouseCreate = Annotated[

@@ -43,6 +43,7 @@ from dalgo.blocks.warehouses.base import (
     error_reason,
     json_value,
 )
+from dalgo.blocks.warehouses.duckdb import DuckDBBackend, UnsafeDuckDBPathError, place_in_folder
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CRAFTED = 'x"; DROP TABLE t; --'
@@ -383,6 +384,136 @@ def test_duckdb_preview_refuses_a_crafted_name(tmp_path: Path, statements: list[
             warehouse.preview(schema, table, 5)
     assert not any(CRAFTED in statement for statement in statements)
     assert warehouse.preview("main", "t", 5).rows == [[1], [2]]
+
+
+@pytest.mark.filterwarnings("ignore:duckdb-engine doesn't yet support reflection on indices")
+def test_duckdb_connections_are_read_only_without_external_access(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("platform secret")
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(f"CREATE VIEW main.leak AS SELECT * FROM read_text('{secret}')")
+    warehouse = duckdb_block(path)
+    backend = warehouse.backend()
+    with pytest.raises(DBAPIError) as raised:
+        warehouse.preview("main", "leak", 5)
+    assert backend.error_reason(raised.value) == (
+        "this table reads files, extensions or other databases outside the warehouse, "
+        "which the platform does not allow"
+    )
+    with backend.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT name, value FROM duckdb_settings() "
+                "WHERE name IN ('enable_external_access', 'lock_configuration', 'access_mode')"
+            )
+        ).all()
+        settings: dict[str, str] = {name: value for name, value in rows}
+        assert settings == {
+            "enable_external_access": "false",
+            "lock_configuration": "true",
+            "access_mode": "read_only",
+        }
+    for statement in (
+        "SET enable_external_access = true",
+        "SET lock_configuration = false",
+        f"ATTACH '{tmp_path / 'other.duckdb'}' AS other",
+        "INSTALL httpfs",
+        "CREATE TABLE main.x (y INTEGER)",
+    ):
+        with pytest.raises(DBAPIError), backend.connect() as connection:
+            connection.execute(text(statement))
+    assert not (tmp_path / "other.duckdb").exists()
+
+
+def test_duckdb_never_follows_a_symbolic_link(tmp_path: Path) -> None:
+    other = tmp_path / "other" / "warehouse.duckdb"
+    other.parent.mkdir()
+    make_duckdb(other)
+    before = other.read_bytes()
+    own = tmp_path / "own"
+    own.mkdir()
+
+    linked_file = own / "warehouse.duckdb"
+    linked_file.symlink_to(other)
+    refused = duckdb_block(linked_file).check()
+    assert not refused.ok and "is a symbolic link" in refused.message
+    with pytest.raises(UnsafeDuckDBPathError, match="symbolic link"):
+        duckdb_block(linked_file).list_tables()
+    with pytest.raises(UnsafeDuckDBPathError, match="symbolic link"):
+        duckdb_block(linked_file).preview("main", "t", 5)
+
+    linked_folder = tmp_path / "linked"
+    linked_folder.symlink_to(other.parent)
+    through = duckdb_block(linked_folder / "warehouse.duckdb")
+    assert "goes through a symbolic link" in through.check().message
+    with pytest.raises(UnsafeDuckDBPathError, match="goes through a symbolic link"):
+        through.list_tables()
+
+    dangling = own / "new.duckdb"
+    dangling.symlink_to(tmp_path / "other" / "made-through-a-link.duckdb")
+    assert "is a symbolic link" in duckdb_block(dangling).check().message
+    assert not (tmp_path / "other" / "made-through-a-link.duckdb").exists()
+
+    wal_owner = own / "wal.duckdb"
+    make_duckdb(wal_owner)
+    Path(f"{wal_owner}.wal").symlink_to(tmp_path / "other" / "warehouse.duckdb.wal")
+    assert "wal.duckdb.wal is a symbolic link" in duckdb_block(wal_owner).check().message
+
+    unnormal = duckdb_block(Path(f"{own}/../other/warehouse.duckdb"))
+    assert "not a plain absolute path" in unnormal.check().message
+    assert other.read_bytes() == before
+
+
+def test_duckdb_refuses_a_file_swapped_while_it_is_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    make_duckdb(path)
+    swapped = tmp_path / "swapped.duckdb"
+    make_duckdb(swapped)
+    opened = DuckDBBackend.engine
+
+    def swap_then_open(self: DuckDBBackend) -> Engine:
+        swapped.replace(path)  # between the check and the open, another file takes the name
+        return opened(self)
+
+    monkeypatch.setattr(DuckDBBackend, "engine", swap_then_open)
+    with pytest.raises(UnsafeDuckDBPathError, match="was replaced while it was being opened"):
+        duckdb_block(path).list_tables()
+
+
+def test_duckdb_check_creates_the_file_without_opening_it_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.duckdb"
+    backend = duckdb_block(path).backend()
+    assert backend.check().ok
+    assert path.is_file() and not path.is_symlink()
+    with pytest.raises(FileExistsError):
+        backend.create_file()  # type: ignore[attr-defined]
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("CREATE TABLE main.t AS SELECT 1 AS x")
+    assert duckdb_block(path).list_tables() == [TableRef("main", "t")]
+    with pytest.raises(UnsafeDuckDBPathError, match="does not exist yet"):
+        duckdb_block(tmp_path / "missing.duckdb").list_tables()
+
+
+def test_duckdb_place_in_the_orgs_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "orgs" / "acme"
+    folder.mkdir(parents=True)
+    assert place_in_folder(folder, "warehouse.duckdb") == folder.resolve() / "warehouse.duckdb"
+    for name in ("dbt/repo/w.duckdb", "../w.duckdb", "./w.duckdb", "/w.duckdb", ".w.duckdb", "w.txt", ".."):
+        with pytest.raises(UnsafeDuckDBPathError, match="file name inside the organization's own folder"):
+            place_in_folder(folder, name)
+    (folder / "linked.duckdb").symlink_to(tmp_path / "elsewhere.duckdb")
+    with pytest.raises(UnsafeDuckDBPathError, match="symbolic link"):
+        place_in_folder(folder, "linked.duckdb")
+    (folder / "dir.duckdb").mkdir()
+    with pytest.raises(UnsafeDuckDBPathError, match="not a regular file"):
+        place_in_folder(folder, "dir.duckdb")
+    linked_org = tmp_path / "orgs" / "linked"
+    linked_org.symlink_to(folder)
+    with pytest.raises(UnsafeDuckDBPathError, match="folder is a symbolic link"):
+        place_in_folder(linked_org, "warehouse.duckdb")
 
 
 def test_duckdb_dbt_target_and_masked(tmp_path: Path) -> None:
