@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,14 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("PREFECT_API_URL", "DALGO_PREFECT_API_URL"),
         description="The Prefect server's API, e.g. http://127.0.0.1:4200/api.",
+    )
+    prefect_api_auth_string: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PREFECT_API_AUTH_STRING", "DALGO_PREFECT_API_AUTH_STRING"),
+        description=(
+            "Prefect's API credential (`user:password`, Prefect's basic auth) every Prefect client of "
+            "the platform sends; `dalgo serve` gives it to its children (docs/operations.md)."
+        ),
     )
     prefect_timeout_s: float = Field(
         default=10.0, description="Upper bound on any one call from the API to Prefect."

@@ -34,7 +34,7 @@ from sqlmodel import Session, select
 from dalgo.api.main import create_app
 from dalgo.api.services.accounts import create_user
 from dalgo.db.models import Membership, Org, User
-from dalgo.deployments.client import prefect_client
+from dalgo.deployments.client import auth_headers, prefect_client
 from dalgo.naming import org_tag
 from dalgo.settings import Settings
 from tests import prefect_env
@@ -80,7 +80,8 @@ def make_database() -> Iterator[Callable[[str], str]]:
 def prefect_api_url(
     make_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """A real Prefect server on its own Postgres database, shared by the whole session."""
+    """A real Prefect server on its own Postgres database, shared by the whole session; its API
+    demands the session's credential (prefect_env.AUTH_STRING, in this process's environment)."""
     database = make_database("prefect").replace("postgresql://", "postgresql+asyncpg://", 1)
     port = prefect_env.PREFECT_PORT
     home = tmp_path_factory.mktemp("prefect-home")
@@ -91,6 +92,7 @@ def prefect_api_url(
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "PREFECT_SERVER_API_AUTH_STRING": prefect_env.AUTH_STRING,
         # Scheduled runs of a new deployment, expired leases and subflows of cancelled runs are
         # handled within seconds rather than Prefect's production intervals.
         "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
@@ -201,11 +203,13 @@ def settings(
 @pytest.fixture(scope="session")
 def worker(settings: Settings, client: TestClient) -> Iterator[str]:
     """A real Prefect process worker for the session's work pool, with the platform's settings
-    in its environment (so flow runs reach the same API database, home and Prefect server)."""
+    in its environment (so flow runs reach the same API database, home and Prefect server, with
+    Prefect's credential)."""
     home = settings.resolved_home
     env = {
         **os.environ,
         "PREFECT_API_URL": str(settings.prefect_api_url),
+        "PREFECT_API_AUTH_STRING": prefect_env.AUTH_STRING,
         "PREFECT_HOME": str(home / "prefect"),
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "DALGO_HOME": str(home),
@@ -233,7 +237,10 @@ def worker(settings: Settings, client: TestClient) -> Iterator[str]:
     deadline = time.monotonic() + 120
     while True:
         response = httpx.post(
-            f"{settings.prefect_api_url}/work_pools/{settings.work_pool}/workers/filter", json={}, timeout=5
+            f"{settings.prefect_api_url}/work_pools/{settings.work_pool}/workers/filter",
+            json={},
+            headers=auth_headers(prefect_env.AUTH_STRING),
+            timeout=5,
         )
         if response.status_code == 200 and response.json():
             break

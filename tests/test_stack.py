@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from dalgo.deployments.client import auth_headers
 from tests.conftest import ProcessOutput, free_port
 
 READY_TIMEOUT_S = 300
@@ -80,8 +81,9 @@ def test_serve_starts_the_stack_and_stops_every_process(tmp_path: Path) -> None:
     """`dalgo serve` brings up a Prefect server, a worker and the API, and leaves nothing behind.
 
     With no PREFECT_API_URL it starts its own Prefect server (SQLite under a fresh DALGO_HOME), makes
-    a local encryption key and says so, prints the addresses, and every part answers: the API's
-    health route, the Prefect API, and a worker registered for the work pool. A flow run started
+    a local encryption key and Prefect's API credential and says where (never what) they are,
+    prints the addresses, and every part answers: the API's health route, the Prefect API (401
+    without the credential), and a worker registered for the work pool. A flow run started
     on that pool is running when SIGTERM reaches `dalgo serve`; it then exits 0 within a bounded
     time, and no process of its tree (server, worker, flow run, API) is alive afterwards.
     """
@@ -113,6 +115,16 @@ def test_serve_starts_the_stack_and_stops_every_process(tmp_path: Path) -> None:
         assert f"Made a local Prefect encryption key at {key_file}" in text
         assert "PREFECT_SERVER_ENCRYPTION_KEY" in text
 
+        auth_file = home / "prefect-api-auth"
+        assert auth_file.stat().st_mode & 0o777 == 0o600
+        auth_string = auth_file.read_text().strip()
+        user, _, password = auth_string.partition(":")
+        assert user == "dalgo" and len(password) >= 32
+        assert f"Made Prefect's API credential at {auth_file}" in text
+        assert password not in text
+        sign_in = re.escape(f"(sign in with the user:password in {auth_file})")
+        assert re.search(rf"^\s*Prefect UI\s+http://\S+\s+{sign_in}$", text, re.MULTILINE), text
+
         api_match = re.search(r"^\s*API\s+(http://\S+)\s+\(docs: (\S+)\)", text, re.MULTILINE)
         prefect_match = re.search(r"^\s*Prefect API\s+(http://\S+)", text, re.MULTILINE)
         assert api_match and prefect_match, text
@@ -126,14 +138,21 @@ def test_serve_starts_the_stack_and_stops_every_process(tmp_path: Path) -> None:
         health = httpx.get(f"{api_base}/api/v1/health", timeout=30)
         assert health.status_code == 200, health.text
         assert httpx.get(f"{prefect_api}/health", timeout=30).status_code == 200
-        workers = httpx.post(f"{prefect_api}/work_pools/dalgo/workers/filter", json={}, timeout=30)
+        workers_url = f"{prefect_api}/work_pools/dalgo/workers/filter"
+        assert httpx.post(workers_url, json={}, timeout=30).status_code == 401
+        workers = httpx.post(workers_url, json={}, headers=auth_headers(auth_string), timeout=30)
         assert workers.status_code == 200
         assert [w for w in workers.json() if w["status"] == "ONLINE"], workers.json()
 
         flows = tmp_path / "flows"
         flows.mkdir()
         (flows / "sleeper.py").write_text(SLEEPER_FLOW)
-        run_env = {**env, "PREFECT_API_URL": prefect_api, "PREFECT_HOME": str(tmp_path / "client")}
+        run_env = {
+            **env,
+            "PREFECT_API_URL": prefect_api,
+            "PREFECT_API_AUTH_STRING": auth_string,
+            "PREFECT_HOME": str(tmp_path / "client"),
+        }
         started = subprocess.run(
             [sys.executable, "-c", START_RUN, str(flows), "dalgo", str(RUN_TIMEOUT_S)],
             cwd=tmp_path,

@@ -161,7 +161,7 @@ def print_summary(outcome: Outcome, settings: Settings, elapsed_s: float) -> Non
         f"Log in as {outcome.user.email} with password {outcome.user.password} (org '{objects.ORG_SLUG}').",
         f"  Logins      {accounts.logins_path(settings)}",
         f"  API docs    {addresses.api_docs}",
-        f"  Prefect UI  {addresses.prefect_ui}",
+        f"  Prefect UI  {addresses.prefect_ui}  ({addresses.prefect_sign_in})",
         f"  Warehouse   {settings.org_home(objects.ORG_SLUG)}/",
         f"The demo took {elapsed_s:.0f} s.",
     ]

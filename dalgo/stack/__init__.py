@@ -11,7 +11,13 @@ code non-zero.
 from dalgo.stack.checks import StartupError, StopRequestedError, stop_on_signals
 from dalgo.stack.children import Child
 from dalgo.stack.serve import print_ready, report_startup_error, run_stack, supervise
-from dalgo.stack.supervisor import LocalStack, StackAddresses, local_encryption_key, settings_env
+from dalgo.stack.supervisor import (
+    LocalStack,
+    StackAddresses,
+    local_auth_string,
+    local_encryption_key,
+    settings_env,
+)
 
 __all__ = [
     "Child",
@@ -19,6 +25,7 @@ __all__ = [
     "StackAddresses",
     "StartupError",
     "StopRequestedError",
+    "local_auth_string",
     "local_encryption_key",
     "print_ready",
     "report_startup_error",

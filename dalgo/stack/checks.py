@@ -13,6 +13,7 @@ from types import FrameType
 
 import httpx
 
+from dalgo.deployments.client import auth_headers
 from dalgo.stack.children import Child, exit_text
 
 POLL_INTERVAL_S = 0.5
@@ -97,7 +98,7 @@ def wait_until(
 
 
 def answers_200(url: str) -> Callable[[], bool]:
-    """A check that `GET url` answers 200."""
+    """A check that `GET url` answers 200 (Prefect answers /health without its credential)."""
     return lambda: httpx.get(url, timeout=5).status_code == 200
 
 
@@ -106,20 +107,28 @@ def answers(url: str) -> Callable[[], bool]:
     return lambda: bool(httpx.get(url, timeout=5).status_code)
 
 
-def worker_heartbeats(api_url: str, pool: str, name: str) -> dict[str, str | None]:
-    """Last heartbeat time of each worker of the pool, by name (empty if the pool does not exist)."""
-    response = httpx.post(f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=5)
+def worker_heartbeats(api_url: str, pool: str, name: str, auth_string: str | None) -> dict[str, str | None]:
+    """Last heartbeat time of each worker of the pool, by name (empty if the pool does not exist).
+    `auth_string` is Prefect's API credential (None for a server without auth)."""
+    response = httpx.post(
+        f"{api_url}/work_pools/{pool}/workers/filter",
+        json={},
+        headers=auth_headers(auth_string),
+        timeout=5,
+    )
     if response.status_code == 404:
         return {}
     response.raise_for_status()
     return {w["name"]: w.get("last_heartbeat_time") for w in response.json() if w["name"] == name}
 
 
-def worker_online(api_url: str, pool: str, name: str, before: str | None) -> Callable[[], bool]:
+def worker_online(
+    api_url: str, pool: str, name: str, before: str | None, auth_string: str | None
+) -> Callable[[], bool]:
     """A check that the named worker is listed for the pool with a heartbeat newer than `before`."""
 
     def check() -> bool:
-        beats = worker_heartbeats(api_url, pool, name)
+        beats = worker_heartbeats(api_url, pool, name, auth_string)
         return name in beats and beats[name] is not None and beats[name] != before
 
     return check

@@ -57,7 +57,7 @@ def print_ready(stack: LocalStack, addresses: StackAddresses) -> None:
     lines = [
         "The stack is up.",
         f"  API          {api_base}  (docs: {addresses.api_docs})",
-        f"  Prefect UI   {addresses.prefect_ui}",
+        f"  Prefect UI   {addresses.prefect_ui}  ({addresses.prefect_sign_in})",
         f"  Prefect API  {addresses.prefect_api}",
         f"  Work pool    {stack.settings.work_pool}",
         f"  DALGO_HOME   {stack.home}",

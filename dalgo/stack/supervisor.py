@@ -9,6 +9,7 @@ serve` (`dalgo.stack.serve`) and `dalgo demo` (`dalgo.demo`) both use it.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -19,8 +20,15 @@ from pathlib import Path
 
 import httpx
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from rich.console import Console
 
+from dalgo.deployments.client import (
+    AUTH_STRING_ENV,
+    SERVER_AUTH_STRING_ENV,
+    auth_headers,
+    prefect_auth_string,
+)
 from dalgo.deployments.platform import deploy_at_start
 from dalgo.settings import Settings
 from dalgo.stack.checks import (
@@ -37,6 +45,8 @@ from dalgo.stack.children import Child
 
 ENCRYPTION_KEY_ENV = "PREFECT_SERVER_ENCRYPTION_KEY"
 DATABASE_URL_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
+AUTH_FILE = "prefect-api-auth"
+AUTH_USER = "dalgo"
 
 SERVER_START_TIMEOUT_S = 90.0
 WORKER_START_TIMEOUT_S = 60.0
@@ -63,11 +73,25 @@ def local_encryption_key(home: Path) -> tuple[str, bool]:
     return key.decode(), True
 
 
+def local_auth_string(home: Path) -> tuple[str, bool]:
+    """Read DALGO_HOME/prefect-api-auth (Prefect's API credential, `user:password`), or create it
+    (mode 0600) with a random password; also say if it was made."""
+    path = home / AUTH_FILE
+    if path.exists():
+        return path.read_text().strip(), False
+    auth = f"{AUTH_USER}:{secrets.token_urlsafe(32)}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(auth + "\n")
+    return auth, True
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as DALGO_* variables, so children see exactly what the supervisor sees."""
+    """The settings as DALGO_* variables, so children see exactly what the supervisor sees
+    (Prefect's URL and credential go to them under Prefect's own names)."""
     env: dict[str, str] = {}
     for name, value in settings.model_dump().items():
-        if value is None or name == "prefect_api_url":
+        if value is None or name in ("prefect_api_url", "prefect_api_auth_string"):
             continue
         env[f"DALGO_{name.upper()}"] = str(value)
     env["DALGO_HOME"] = str(settings.resolved_home)
@@ -80,6 +104,8 @@ class StackAddresses:
 
     api_base: str
     prefect_api: str
+    prefect_credential: str = ""
+    """Where Prefect's API credential is kept (a file's path or a variable's name), never the secret."""
 
     @property
     def api_docs(self) -> str:
@@ -88,6 +114,13 @@ class StackAddresses:
     @property
     def prefect_ui(self) -> str:
         return self.prefect_api.removesuffix("/api")
+
+    @property
+    def prefect_sign_in(self) -> str:
+        """How an operator signs in to the Prefect UI (says where the credential is, not what)."""
+        if not self.prefect_credential:
+            return "no sign-in: this Prefect server has no credential"
+        return f"sign in with the user:password in {self.prefect_credential}"
 
 
 class LocalStack:
@@ -112,6 +145,8 @@ class LocalStack:
         self.say = say or (lambda text: console.print(text, markup=False))
         self.children: list[Child] = []
         self.prefect_api: str | None = None
+        self.auth_string: str | None = None
+        self.credential_place = ""
         self.prefect = str(Path(sys.executable).parent / "prefect")
         self.env = {**os.environ, **settings_env(settings)}
         self.env["PREFECT_HOME"] = str(self.home / "prefect")
@@ -129,6 +164,9 @@ class LocalStack:
         if self.settings.prefect_api_url:
             api_url = self.settings.prefect_api_url.rstrip("/")
             self.say(f"Using the Prefect server at {api_url}")
+            self.use_auth_string(prefect_auth_string(self.settings), AUTH_STRING_ENV)
+            if self.auth_string is None:
+                self.say(f"{AUTH_STRING_ENV} is not set: calls to that Prefect server carry no credential.")
             self.wait(
                 answers_200(f"{api_url}/health"), "waiting for Prefect", EXTERNAL_PREFECT_TIMEOUT_S, None
             )
@@ -140,7 +178,21 @@ class LocalStack:
         self.wait(online, "waiting for the worker", WORKER_START_TIMEOUT_S, worker)
         self.wait(answers(f"{api_base}/api/v1/health"), "waiting for the API", API_START_TIMEOUT_S, api)
         self.say(deploy_at_start(self.settings, api_url))
-        return StackAddresses(api_base=api_base, prefect_api=api_url)
+        return StackAddresses(api_base, api_url, self.credential_place)
+
+    def use_auth_string(self, auth_string: str | None, place: str) -> None:
+        """Hold Prefect's API credential for the worker, the API, their flow runs and the calls
+        made from here; `place` says where it is kept."""
+        self.auth_string = auth_string or None
+        self.credential_place = place if self.auth_string else ""
+        self.env.pop(SERVER_AUTH_STRING_ENV, None)
+        if self.auth_string is None:
+            self.env.pop(AUTH_STRING_ENV, None)
+            return
+        self.env[AUTH_STRING_ENV] = self.auth_string
+        self.settings = self.settings.model_copy(
+            update={"prefect_api_auth_string": SecretStr(self.auth_string)}
+        )
 
     def stop(self) -> None:
         """Stop the children in reverse order of start: API, worker, server.
@@ -164,13 +216,15 @@ class LocalStack:
         if not run_ids or self.prefect_api is None:
             return
         crashed = {"type": "CRASHED", "name": "Crashed", "message": STOPPED_MESSAGE}
+        headers = auth_headers(self.auth_string)
         for run_id in sorted(run_ids):
             try:
-                run = httpx.get(f"{self.prefect_api}/flow_runs/{run_id}", timeout=5)
+                url = f"{self.prefect_api}/flow_runs/{run_id}"
+                run = httpx.get(url, headers=headers, timeout=5)
                 state = (run.json().get("state") or {}) if run.status_code == 200 else {}
                 if run.status_code == 200 and state.get("type") not in FINAL_STATES:
                     body = {"state": crashed, "force": True}
-                    httpx.post(f"{self.prefect_api}/flow_runs/{run_id}/set_state", json=body, timeout=5)
+                    httpx.post(f"{url}/set_state", json=body, headers=headers, timeout=5)
             except httpx.HTTPError:
                 return
 
@@ -201,9 +255,14 @@ class LocalStack:
         wait_until(check, what, timeout_s, self.children, blame, self.stop_event)
 
     def start_server(self, port: int) -> str:
-        """Start the Prefect server (SQLite under DALGO_HOME unless a database URL is set)."""
+        """Start the Prefect server (SQLite under DALGO_HOME unless a database URL is set), with
+        Prefect's basic auth: PREFECT_SERVER_API_AUTH_STRING from the environment, else the
+        credential kept in DALGO_HOME/prefect-api-auth (made on first start)."""
         check_port_free("127.0.0.1", port, "the Prefect server")
+        self.server_auth_string()
         env = dict(self.env)
+        assert self.auth_string is not None
+        env[SERVER_AUTH_STRING_ENV] = self.auth_string
         env.pop("PREFECT_API_URL", None)
         env.setdefault("PREFECT_SERVER_SERVICES_DB_VACUUM_ENABLED", "events,orphans")
         if ENCRYPTION_KEY_ENV not in os.environ:
@@ -228,6 +287,20 @@ class LocalStack:
         self.wait(health, "waiting for the Prefect server", SERVER_START_TIMEOUT_S, server)
         return api_url
 
+    def server_auth_string(self) -> None:
+        """Choose the credential of the Prefect server this stack starts, and say where it is."""
+        if os.environ.get(SERVER_AUTH_STRING_ENV):
+            self.use_auth_string(os.environ[SERVER_AUTH_STRING_ENV], SERVER_AUTH_STRING_ENV)
+            self.say(f"Prefect's API credential is taken from {SERVER_AUTH_STRING_ENV}.")
+            return
+        path = self.home / AUTH_FILE
+        auth, made = local_auth_string(self.home)
+        self.use_auth_string(auth, str(path))
+        self.say(
+            f"{'Made' if made else 'Using'} Prefect's API credential at {path} (mode 0600); "
+            f"in production set {SERVER_AUTH_STRING_ENV} instead."
+        )
+
     def start_worker(self, api_url: str) -> tuple[Child, Callable[[], bool]]:
         """Start the process worker of the work pool; returns it and the check that it is online.
 
@@ -239,12 +312,12 @@ class LocalStack:
         env = {**self.env, "PREFECT_API_URL": api_url}
         env.setdefault("PREFECT_WORKER_QUERY_SECONDS", WORKER_QUERY_SECONDS)
         try:
-            before = worker_heartbeats(api_url, pool, name).get(name)
+            before = worker_heartbeats(api_url, pool, name, self.auth_string).get(name)
         except httpx.HTTPError as error:
             raise StartupError(f"could not read the workers of pool {pool!r}: {error}") from error
         command = [self.prefect, "worker", "start", "--pool", pool, "--type", "process", "--name", name]
         worker = self.spawn("worker", command, env, stop_signals=(signal.SIGTERM, signal.SIGTERM))
-        return worker, worker_online(api_url, pool, name, before)
+        return worker, worker_online(api_url, pool, name, before, self.auth_string)
 
     def start_api(self, api_url: str) -> Child:
         """Start the API under uvicorn."""

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dalgo.api.deps import SettingsDep, get_engine
 from dalgo.api.schemas import HealthPublic
+from dalgo.deployments.client import prefect_auth_string
 from dalgo.settings import Settings
 
 router = APIRouter(tags=["health"])
@@ -32,7 +33,8 @@ async def _check_prefect(settings: Settings) -> str:
         return "error: PREFECT_API_URL is not set"
     try:
         with anyio.fail_after(settings.prefect_timeout_s):
-            async with PrefectClient(api=settings.prefect_api_url) as client:
+            auth = prefect_auth_string(settings)
+            async with PrefectClient(api=settings.prefect_api_url, auth_string=auth) as client:
                 failure = await client.api_healthcheck()
     except TimeoutError:
         return f"error: no answer from {settings.prefect_api_url} within {settings.prefect_timeout_s:g} s"
