@@ -1,10 +1,11 @@
 """The `profiles.yml` a dbt command runs with, rendered from the org's warehouse block.
 
-It lives in a private temporary folder (mode 0700, the file 0600) for exactly as long as the
-command runs. No value of the warehouse is written into it: each text value is read by dbt from an
-environment variable set for the command (`{{ env_var(...) }}`), so neither Prefect's templating
-nor dbt's Jinja ever interprets text a tenant chose, and the secrets go through variables named
-`DBT_ENV_SECRET_...`, which dbt masks in everything it logs.
+It lives in a private folder (mode 0700, the file 0600) inside the org's dbt folder, which the
+sandboxed dbt process can see, for exactly as long as the command runs. No value of the warehouse
+is written into it: each text value is read by dbt from an environment variable given to that one
+dbt process (`{{ env_var(...) }}`), so neither Prefect's templating nor dbt's Jinja ever interprets
+text a tenant chose, and the secrets go through variables named `DBT_ENV_SECRET_...`, which dbt
+masks in everything it logs. The variables are never set in the platform's own environment.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ SECRET_KEYS = frozenset(
 LITERAL_PATHS = frozenset({("type",), ("method",)})
 """Values the platform itself chooses (the adapter and its sign-in method), written as they are."""
 SECRET_PREFIX = "DBT_ENV_SECRET_DALGO_"  # noqa: S105 - a variable name prefix
-PLAIN_PREFIX = "DALGO_DBT_"
+PLAIN_PREFIX = "DBT_DALGO_"
+"""Non-secret values' prefix: nothing a dbt process sees is named `DALGO_*`."""
 _NOT_NAME = re.compile(r"[^A-Z0-9]+")
 
 
@@ -37,19 +39,63 @@ class ProjectError(ValueError):
     """The dbt project cannot be used; the message says why, for people."""
 
 
+def read_project_file(path: Path) -> str | None:
+    """A file of the tenant's project, read without following a symbolic link (a link committed to
+    the repository could lead to the platform's own files); None when it does not exist."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        raise ProjectError(f"{path.name} cannot be read: it must be a plain file, not a link.") from None
+    with os.fdopen(descriptor, encoding="utf-8", errors="replace") as file:
+        return file.read()
+
+
 def profile_name(project_dir: Path) -> str:
     """The profile the project's dbt_project.yml asks for."""
-    project_file = project_dir / "dbt_project.yml"
-    if not project_file.is_file():
+    text = read_project_file(project_dir / "dbt_project.yml")
+    if text is None:
         raise ProjectError("The project folder has no dbt_project.yml: check the workspace's project_dir.")
     try:
-        project = yaml.safe_load(project_file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        project = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise ProjectError(f"dbt_project.yml cannot be read: {exc}") from None
     name = project.get("profile") if isinstance(project, dict) else None
     if not isinstance(name, str) or not name.strip():
         raise ProjectError("dbt_project.yml names no profile (its `profile:` key).")
     return name
+
+
+PACKAGE_FILES = ("packages.yml", "dependencies.yml")
+
+
+def _local_packages(project_dir: Path) -> Iterator[tuple[str, Any]]:
+    for name in PACKAGE_FILES:
+        text = read_project_file(project_dir / name)
+        if text is None:
+            continue
+        try:
+            listed = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ProjectError(f"{name} cannot be read: {exc}") from None
+        packages = listed.get("packages") if isinstance(listed, dict) else None
+        for package in packages if isinstance(packages, list) else []:
+            if isinstance(package, dict) and "local" in package:
+                yield name, package["local"]
+
+
+def check_local_packages(project_dir: Path, repo_dir: Path) -> None:
+    """ProjectError when a `local:` package of packages.yml or dependencies.yml lies outside the
+    repository's checkout (after following symlinks), or is not a plain path."""
+    repo = repo_dir.resolve()
+    for name, local in _local_packages(project_dir):
+        plain = isinstance(local, str) and local.strip() and "{" not in local and "%" not in local
+        if not plain or not (project_dir / str(local)).resolve().is_relative_to(repo):
+            raise ProjectError(
+                f"The dbt package 'local: {local}' in {name} lies outside the repository: "
+                "a local package must be a folder inside the workspace's repository."
+            )
 
 
 def _templated(value: Any, path: tuple[str, ...], secret_values: set[str], env: dict[str, str]) -> Any:
@@ -80,13 +126,16 @@ def render_target(warehouse: WarehouseBlock, schema: str) -> tuple[dict[str, Any
 
 
 @contextmanager
-def private_profiles_dir(profile: str, warehouse: WarehouseBlock | None, schema: str) -> Iterator[Path]:
-    """A private folder holding a profiles.yml with one target (`dalgo`) for the profile, and the
-    variables it reads set in this process; both are removed when the block ends. Without a
-    warehouse the file is empty (enough for `deps` and `clean`)."""
+def private_profiles_dir(
+    profile: str, warehouse: WarehouseBlock | None, schema: str, parent: Path
+) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A private folder inside `parent` holding a profiles.yml with one target (`dalgo`) for the
+    profile, and the environment variables it reads (to give to the dbt process, never set here);
+    the folder is removed when the block ends. Without a warehouse the file is empty (enough for
+    `deps` and `clean`)."""
     target, env = render_target(warehouse, schema) if warehouse else ({}, {})
-    folder = Path(tempfile.mkdtemp(prefix="dalgo-dbt-profiles-"))
-    previous = {name: os.environ.get(name) for name in env}
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".profiles-", dir=parent))
     try:
         folder.chmod(0o700)
         profiles = folder / "profiles.yml"
@@ -97,12 +146,6 @@ def private_profiles_dir(profile: str, warehouse: WarehouseBlock | None, schema:
             ),
             encoding="utf-8",
         )
-        os.environ.update(env)
-        yield folder
+        yield folder, env
     finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
         shutil.rmtree(folder, ignore_errors=True)

@@ -4,6 +4,10 @@ The token never reaches git's command line, its configuration or the remote URL:
 helper given on the command line reads it from the environment of that one git process. Every
 message that leaves this module has the token masked. git runs without the machine's system and
 global configuration, and may speak only https and file.
+
+Every git command runs in the org's sandbox (`dalgo.sandbox`): the system read-only, the org's
+folder read-write, a `file://` repository read-only, and an environment of only
+`base_environment()` plus git's own isolation settings (and the token, for a fetch).
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from urllib.parse import unquote, urlsplit
 
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.blocks.warehouses.base import scrub
+from dalgo.sandbox import sandbox_for
 from dalgo.settings import Settings
 
 GIT_TIMEOUT_S = 600.0
 TOKEN_USERNAME = "x-access-token"  # noqa: S105 - a user name, not a secret
-TOKEN_VARIABLE = "DALGO_GIT_TOKEN"  # noqa: S105 - the name of a variable
+TOKEN_VARIABLE = "WORKSPACE_GIT_TOKEN"  # noqa: S105 - the name of a variable
 _HELPER = '!f() { test "$1" = get || return 0; %s echo "password=${' + TOKEN_VARIABLE + '}"; }; f'
 _ISOLATION = [
     "-c",
@@ -85,20 +90,24 @@ def local_repository_problem(url: str, org: str, settings: Settings) -> str | No
 
 
 def _environment(token: str | None) -> dict[str, str]:
+    """git's variables, on top of the sandbox's `base_environment()`: nothing inherited."""
     env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("GIT_") and key not in ("SSH_ASKPASS", TOKEN_VARIABLE)
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "LC_ALL": "C",
     }
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        LC_ALL="C",
-    )
     if token:
         env[TOKEN_VARIABLE] = token
     return env
+
+
+def _readable(url: str, org_dir: Path) -> tuple[Path, ...]:
+    """What git must read outside the org's folder: a `file://` repository."""
+    if urlsplit(url).scheme != "file":
+        return ()
+    path = Path(unquote(urlsplit(url).path)).resolve()
+    return () if not path.exists() or path.is_relative_to(org_dir.resolve()) else (path,)
 
 
 def _credential_options(url: str, token: str | None) -> list[str]:
@@ -108,14 +117,18 @@ def _credential_options(url: str, token: str | None) -> list[str]:
     return ["-c", "credential.helper=" + _HELPER % username]
 
 
-def _git(args: list[str], cwd: Path, url: str = "", token: str | None = None) -> str:
-    """Run one git command; its standard output, or _GitCommandError with its (masked) error output."""
+def _git(args: list[str], cwd: Path, org_dir: Path, url: str = "", token: str | None = None) -> str:
+    """Run one git command in the org's sandbox; its standard output, or _GitCommandError with its
+    (masked) error output. SandboxUnavailableError when the sandbox cannot start here."""
     secrets = [token] if token else []
+    sandbox = sandbox_for(org_dir, env=_environment(token), read_only=_readable(url, org_dir), cwd=cwd)
+    command = sandbox.command(["git", *_ISOLATION, *_credential_options(url, token), *args])
     try:
         done = subprocess.run(
-            ["git", *_ISOLATION, *_credential_options(url, token), *args],
-            cwd=cwd,
-            env=_environment(token),
+            command.argv,
+            cwd=command.cwd,
+            env=command.env,
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=GIT_TIMEOUT_S,
@@ -150,24 +163,26 @@ def _fetch_error(stderr: str, url: str, branch: str | None) -> GitError:
     return GitError(f"Could not read the git repository {url}: {reason.rstrip('.')}.")
 
 
-def _config(repo: Path, key: str) -> str | None:
+def _config(repo: Path, org_dir: Path, key: str) -> str | None:
     try:
-        return _git(["config", "--get", key], repo).strip()
+        return _git(["config", "--get", key], repo, org_dir).strip()
     except (_GitCommandError, GitError):
         return None
 
 
-def is_checked_out(repo: Path, workspace: DbtWorkspaceBlock) -> bool:
-    """Whether the folder holds a checkout of the workspace's repository and branch."""
+def is_checked_out(repo: Path, workspace: DbtWorkspaceBlock, org_dir: Path) -> bool:
+    """Whether the folder (inside the org's folder `org_dir`) holds a checkout of the workspace's
+    repository and branch."""
     if not (repo / ".git").is_dir():
         return False
-    return _config(repo, "dalgo.url") == workspace.git_url and _config(repo, "dalgo.branch") == (
-        workspace.branch or ""
-    )
+    return _config(repo, org_dir, "dalgo.url") == workspace.git_url and _config(
+        repo, org_dir, "dalgo.branch"
+    ) == (workspace.branch or "")
 
 
-def pull(repo: Path, workspace: DbtWorkspaceBlock, log: Callable[[str], None]) -> Checkout:
-    """Make `repo` hold the latest commit of the workspace's branch (the default branch when none).
+def pull(repo: Path, workspace: DbtWorkspaceBlock, log: Callable[[str], None], org_dir: Path) -> Checkout:
+    """Make `repo` (inside the org's folder `org_dir`, the sandbox's writable place) hold the
+    latest commit of the workspace's branch (the default branch when none).
 
     The folder is made on first use; later pulls fetch the branch's tip and reset the folder to
     it, so files the repository no longer has are removed while untracked ones (installed dbt
@@ -177,17 +192,23 @@ def pull(repo: Path, workspace: DbtWorkspaceBlock, log: Callable[[str], None]) -
     repo.mkdir(parents=True, exist_ok=True)
     try:
         if not (repo / ".git").is_dir():
-            _git(["init", "--quiet"], repo)
+            _git(["init", "--quiet"], repo, org_dir)
         log(f"Fetching {f'branch {branch}' if branch else 'the default branch'} of {url}")
         try:
-            _git(["fetch", "--quiet", "--depth", "1", "--no-tags", url, branch or "HEAD"], repo, url, token)
+            _git(
+                ["fetch", "--quiet", "--depth", "1", "--no-tags", url, branch or "HEAD"],
+                repo,
+                org_dir,
+                url,
+                token,
+            )
         except _GitCommandError as failed:
             raise _fetch_error(failed.stderr, url, branch) from None
-        _git(["reset", "--quiet", "--hard", "FETCH_HEAD"], repo)
-        _git(["config", "dalgo.url", url], repo)
-        _git(["config", "dalgo.branch", branch or ""], repo)
-        commit = _git(["rev-parse", "HEAD"], repo).strip()
-        subject = _git(["log", "-1", "--format=%s"], repo).strip()
+        _git(["reset", "--quiet", "--hard", "FETCH_HEAD"], repo, org_dir)
+        _git(["config", "dalgo.url", url], repo, org_dir)
+        _git(["config", "dalgo.branch", branch or ""], repo, org_dir)
+        commit = _git(["rev-parse", "HEAD"], repo, org_dir).strip()
+        subject = _git(["log", "-1", "--format=%s"], repo, org_dir).strip()
     except _GitCommandError as failed:
         raise GitError(f"git failed in the workspace's folder: {_fatal_line(failed.stderr)}") from None
     log(f"Checked out {commit[:12]} ({subject})")

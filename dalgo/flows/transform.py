@@ -3,11 +3,13 @@
 The workspace's files live in a stable folder per org on the worker (`DALGO_HOME/orgs/<slug>/dbt/`:
 `repo/` the checkout, `target/` dbt's target folder, so partial parsing stays warm between runs,
 `logs/`). A command loads the workspace and warehouse blocks by name when it runs; its parameters
-carry no secret.
+carry no secret. Every git and dbt command runs in the org's sandbox (`dalgo.sandbox`, see
+`dalgo.flows.dbt_runner` and `dalgo.flows.git`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 import uuid
@@ -24,12 +26,13 @@ from prefect.states import Completed, Failed
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.flows import git
-from dalgo.flows.dbt_profiles import ProjectError, private_profiles_dir, profile_name
-from dalgo.flows.dbt_runner import DbtOutcome, run_dbt
+from dalgo.flows.dbt_profiles import ProjectError, check_local_packages, private_profiles_dir, profile_name
+from dalgo.flows.dbt_runner import DbtInvocation, DbtOutcome, run_dbt
 from dalgo.flows.locks import WORKSPACE_RESOURCE, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.warehouse import warehouse_block_name
 from dalgo.naming import org_object_name
+from dalgo.sandbox import SandboxUnavailableError, warn_if_off
 from dalgo.settings import Settings, get_settings
 
 COMMANDS: Final = ("git-pull", "deps", "clean", "run", "test", "seed", "build", "docs-generate")
@@ -68,6 +71,11 @@ class WorkspaceFolders:
     root: Path
 
     @property
+    def org_dir(self) -> Path:
+        """The org's own folder: the only place a sandboxed git or dbt process may write."""
+        return self.root.parent
+
+    @property
     def repo(self) -> Path:
         return self.root / "repo"
 
@@ -83,6 +91,28 @@ class WorkspaceFolders:
     def docs(self) -> Path:
         """The generated documentation, one self-contained page."""
         return self.target / DOCS_FILE
+
+    def _unlinked(self, path: Path) -> bool:
+        """Whether no part of `path` below the org's folder is a symbolic link. Tenant code may
+        write in the org's folder; the platform, outside the sandbox, must not follow a link it left
+        there (to another org's folder, or a file of the platform)."""
+        return path.resolve() == self.org_dir.resolve() / path.relative_to(self.org_dir)
+
+    def confine(self) -> None:
+        """Make the workspace's folders; ProjectError when one of them is a symbolic link."""
+        for folder in (self.root, self.repo, self.target, self.logs):
+            with contextlib.suppress(OSError):
+                folder.mkdir(parents=True, exist_ok=True)
+            if not folder.is_dir() or not self._unlinked(folder):
+                raise ProjectError(
+                    f"The workspace's folder {folder.name}/ is not a plain folder (a symbolic link?): "
+                    "remove the workspace and save it again."
+                )
+
+    def served_docs(self) -> Path | None:
+        """The generated documentation's file, resolved, when it exists and no link leads to it."""
+        docs = self.docs
+        return docs.resolve() if docs.is_file() and self._unlinked(docs) else None
 
     def project(self, workspace: DbtWorkspaceBlock) -> Path:
         """The dbt project's folder inside the checkout; ProjectError when it leads outside it."""
@@ -160,6 +190,7 @@ def _operate(
     warehouse: WarehouseBlock | None,
     folders: WorkspaceFolders,
     logger: Any,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Run the command in this (worker) thread; its result, with `outcome` and `message`."""
     started = time.monotonic()
@@ -167,29 +198,39 @@ def _operate(
     secrets = [
         s for s in [workspace.token(), *(warehouse.backend().secret_values() if warehouse else [])] if s
     ]
+    warn_if_off(settings, logger)
     try:
-        if command == "git-pull" or not git.is_checked_out(folders.repo, workspace):
+        folders.confine()
+        if command == "git-pull" or not git.is_checked_out(folders.repo, workspace, folders.org_dir):
             if command != "git-pull":
                 logger.info(
                     "This worker has no checkout of the workspace's repository yet: pulling it first."
                 )
-            checkout = git.pull(folders.repo, workspace, logger.info)
+            checkout = git.pull(folders.repo, workspace, logger.info, folders.org_dir)
             result["git"] = checkout.as_dict()
             outcome = DbtOutcome("success", f"Checked out {checkout.commit[:12]} ({checkout.subject}).")
         if command != "git-pull":
             project = folders.project(workspace)
             profile = profile_name(project)
-            for folder in (folders.target, folders.logs):
-                folder.mkdir(parents=True, exist_ok=True)
+            if command == "deps":
+                check_local_packages(project, folders.repo)
             logger.info(
                 "Running dbt %s in %s", " ".join(args), workspace.project_dir or "the repository's root"
             )
-            with private_profiles_dir(profile, warehouse, workspace.target_schema) as profiles:
-                outcome = run_dbt(args, project, folders.target, profiles, folders.logs, secrets)
+            with private_profiles_dir(profile, warehouse, workspace.target_schema, folders.root) as (
+                profiles,
+                env,
+            ):
+                invocation = DbtInvocation(
+                    folders.org_dir, project, profiles, folders.target, folders.logs, env
+                )
+                outcome = run_dbt(
+                    args, invocation, secrets, lambda level, line: logger.log(level, "%s", line), settings
+                )
             if command == "clean" and outcome.outcome == "success":
                 _empty(folders.target)
                 logger.info("Emptied the workspace's target folder")
-    except (git.GitError, ProjectError) as exc:
+    except (git.GitError, ProjectError, SandboxUnavailableError) as exc:
         outcome = DbtOutcome("failed", str(exc))
     result.update(
         outcome=outcome.outcome,
@@ -275,6 +316,13 @@ async def dbt_operation(
         hold_lock(org, WORKSPACE_RESOURCE, LOCK_LEASE_S, settings.lock_wait_timeout_s, holder=_holder()),
     ):
         result = await anyio.to_thread.run_sync(
-            _operate, command, args, workspace, warehouse, workspace_folders(org, settings), get_run_logger()
+            _operate,
+            command,
+            args,
+            workspace,
+            warehouse,
+            workspace_folders(org, settings),
+            get_run_logger(),
+            settings,
         )
     return await _finish({**base, **result})  # type: ignore[no-any-return]

@@ -3,6 +3,8 @@ private profiles.yml, the git checkout against local repositories, and how outco
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -14,8 +16,10 @@ from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.deployments.runs import COMPLETED_WITH_WARNINGS
 from dalgo.flows import git, transform
-from dalgo.flows.dbt_profiles import ProjectError, private_profiles_dir, profile_name
-from dalgo.flows.dbt_runner import summarise
+from dalgo.flows.dbt_events import DbtEventReader, NodeTaskRuns, node_label, parse_results
+from dalgo.flows.dbt_profiles import ProjectError, check_local_packages, private_profiles_dir, profile_name
+from dalgo.flows.dbt_runner import DbtInvocation, summarise
+from dalgo.sandbox import base_environment
 from dalgo.settings import Settings
 from tests.api.test_dbt import FAKE_TOKEN, Repo
 
@@ -58,11 +62,15 @@ def _warehouse(password: str) -> WarehouseBlock:
     )
 
 
-def test_the_profile_is_private_holds_no_value_and_is_removed_after() -> None:
+def test_the_profile_is_private_holds_no_value_and_is_removed_after(tmp_path: Path) -> None:
     password = "pw-{{ env_var('HOME') }}-secret"
     before = dict(os.environ)
-    with private_profiles_dir("my_profile", _warehouse(password), "analytics") as folder:
+    with private_profiles_dir("my_profile", _warehouse(password), "analytics", tmp_path / "dbt") as (
+        folder,
+        env,
+    ):
         profiles = folder / "profiles.yml"
+        assert folder.parent == tmp_path / "dbt"
         assert folder.stat().st_mode & 0o777 == 0o700 and profiles.stat().st_mode & 0o777 == 0o600
         text = profiles.read_text()
         assert password not in text and "db.example.org" not in text and "prefect.blocks" not in text
@@ -71,17 +79,22 @@ def test_the_profile_is_private_holds_no_value_and_is_removed_after() -> None:
         target = output["outputs"]["dalgo"]
         assert target["type"] == "postgres" and target["port"] == 5432
         assert target["password"] == "{{ env_var('DBT_ENV_SECRET_DALGO_PASSWORD') | as_text }}"
-        assert os.environ["DBT_ENV_SECRET_DALGO_PASSWORD"] == password
-        assert os.environ["DALGO_DBT_SCHEMA"] == "analytics"
+        assert env["DBT_ENV_SECRET_DALGO_PASSWORD"] == password
+        assert env["DBT_DALGO_SCHEMA"] == "analytics" and env["DBT_DALGO_HOST"] == "db.example.org"
+        assert not [name for name in env if name.startswith(("DALGO_", "PREFECT_"))]
+        assert dict(os.environ) == before, "the variables are for the dbt process only"
     assert not folder.exists()
-    assert dict(os.environ) == before
-    with private_profiles_dir("my_profile", None, "analytics") as folder:
-        assert yaml.safe_load((folder / "profiles.yml").read_text()) == {}
+    with private_profiles_dir("my_profile", None, "analytics", tmp_path) as (folder, env):
+        assert yaml.safe_load((folder / "profiles.yml").read_text()) == {} and env == {}
 
 
 def test_the_profile_name_comes_from_the_project(tmp_path: Path) -> None:
     with pytest.raises(ProjectError, match=r"no dbt_project\.yml"):
         profile_name(tmp_path)
+    (tmp_path / "dbt_project.yml").symlink_to("/etc/passwd")
+    with pytest.raises(ProjectError, match="not a link"):
+        profile_name(tmp_path)
+    (tmp_path / "dbt_project.yml").unlink()
     (tmp_path / "dbt_project.yml").write_text("name: x\n")
     with pytest.raises(ProjectError, match="names no profile"):
         profile_name(tmp_path)
@@ -111,9 +124,10 @@ def test_pulling_a_local_repository(tmp_path: Path) -> None:
     checkout = tmp_path / "checkout"
     lines: list[str] = []
     workspace = DbtWorkspaceBlock(git_url=repo.url, branch="main", target_schema="s", project_dir="transform")
-    assert not git.is_checked_out(checkout, workspace)
-    pulled = git.pull(checkout, workspace, lines.append)
-    assert (checkout / "transform" / "dbt_project.yml").is_file() and git.is_checked_out(checkout, workspace)
+    assert not git.is_checked_out(checkout, workspace, tmp_path)
+    pulled = git.pull(checkout, workspace, lines.append, tmp_path)
+    assert (checkout / "transform" / "dbt_project.yml").is_file()
+    assert git.is_checked_out(checkout, workspace, tmp_path)
     assert lines == [
         f"Fetching branch main of {repo.url}",
         f"Checked out {pulled.commit[:12]} (The test project)",
@@ -123,19 +137,19 @@ def test_pulling_a_local_repository(tmp_path: Path) -> None:
     second = repo.apply("second_commit", "Second")
     (repo.work / "transform" / "tests" / "assert_totals_are_positive.sql").unlink()
     third = repo.commit("Drop a test", "main")
-    again = git.pull(checkout, workspace, lines.append)
+    again = git.pull(checkout, workspace, lines.append, tmp_path)
     assert again.commit == third != second and again.subject == "Drop a test"
     assert (checkout / "transform" / "models" / "marts" / "country_totals.sql").is_file()
     assert not (checkout / "transform" / "tests" / "assert_totals_are_positive.sql").exists()
     assert (checkout / "transform" / "dbt_packages").is_dir(), "untracked files stay"
 
     other_branch = workspace.model_copy(update={"branch": "dev"})
-    assert not git.is_checked_out(checkout, other_branch)
+    assert not git.is_checked_out(checkout, other_branch, tmp_path)
     with pytest.raises(git.GitError, match=r"^The branch 'dev' does not exist in the repository file://"):
-        git.pull(checkout, other_branch, lines.append)
+        git.pull(checkout, other_branch, lines.append, tmp_path)
     missing = DbtWorkspaceBlock(git_url=(tmp_path / "none.git").as_uri(), target_schema="s")
     with pytest.raises(git.GitError, match="does not appear to be a git repository"):
-        git.pull(tmp_path / "elsewhere", missing, lines.append)
+        git.pull(tmp_path / "elsewhere", missing, lines.append, tmp_path)
 
 
 def test_the_token_reaches_git_only_through_a_credential_helper(tmp_path: Path) -> None:
@@ -145,7 +159,7 @@ def test_the_token_reaches_git_only_through_a_credential_helper(tmp_path: Path) 
     asked = subprocess.run(
         ["git", *git._ISOLATION, *options, "credential", "fill"],
         input="protocol=https\nhost=127.0.0.1:9\n\n",
-        env=git._environment(FAKE_TOKEN),
+        env={**base_environment(), **git._environment(FAKE_TOKEN)},
         capture_output=True,
         text=True,
         check=True,
@@ -154,7 +168,7 @@ def test_the_token_reaches_git_only_through_a_credential_helper(tmp_path: Path) 
     assert git._credential_options("file:///srv/x.git", FAKE_TOKEN) == []
     workspace = DbtWorkspaceBlock(git_url=url, git_token=FAKE_TOKEN, target_schema="s")
     with pytest.raises(git.GitError) as failed:
-        git.pull(tmp_path / "checkout", workspace, lambda line: None)
+        git.pull(tmp_path / "checkout", workspace, lambda line: None, tmp_path)
     assert FAKE_TOKEN not in str(failed.value) and "Couldn't connect" in str(failed.value)
     assert FAKE_TOKEN not in (tmp_path / "checkout" / ".git" / "config").read_text()
 
@@ -170,3 +184,106 @@ def test_local_repositories_stay_out_of_the_platforms_folder(tmp_path: Path) -> 
     assert "workspace's own folder" in str(git.local_repository_problem(checkout.as_uri(), "north", settings))
     (tmp_path / "link").symlink_to(settings.org_home("south"), target_is_directory=True)
     assert git.local_repository_problem((tmp_path / "link").as_uri(), "north", settings) is not None
+
+
+def test_git_runs_sandboxed_with_none_of_the_platforms_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DALGO_PROBE_SECRET", "platform-only")
+    repo = Repo(tmp_path / "remote")
+    env = git._environment(FAKE_TOKEN)
+    assert env[git.TOKEN_VARIABLE] == FAKE_TOKEN and not [
+        n for n in env if n.startswith(("DALGO_", "PREFECT_"))
+    ]
+    checkout = tmp_path / "org" / "dbt" / "repo"
+    git.pull(
+        checkout, DbtWorkspaceBlock(git_url=repo.url, target_schema="s"), lambda line: None, tmp_path / "org"
+    )
+    printed = git._git(["-c", "alias.env=!env", "env"], checkout, tmp_path / "org")
+    assert "DALGO_PROBE_SECRET" not in printed and "platform-only" not in printed
+    assert "PREFECT_" not in printed and f"HOME={base_environment()['HOME']}" in printed
+
+
+def test_local_packages_must_stay_inside_the_repository(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    project = repo / "transform"
+    (project / "utils").mkdir(parents=True)
+    (tmp_path / "other-org").mkdir()
+    packages = project / "packages.yml"
+    packages.write_text("packages:\n  - local: utils\n  - package: dbt-labs/dbt_utils\n    version: 1.0.0\n")
+    check_local_packages(project, repo)
+    (project / "dependencies.yml").write_text("packages:\n  - local: ../../other-org\n")
+    with pytest.raises(ProjectError, match=r"'local: ../../other-org' in dependencies.yml lies outside"):
+        check_local_packages(project, repo)
+    (project / "dependencies.yml").unlink()
+    (project / "linked").symlink_to(tmp_path / "other-org", target_is_directory=True)
+    for local in ("linked", "/etc", "{{ env_var('X') }}"):
+        packages.write_text(f'packages:\n  - local: "{local}"\n')
+        with pytest.raises(ProjectError, match="lies outside the repository"):
+            check_local_packages(project, repo)
+
+
+def test_the_dbt_process_gets_only_its_own_variables(tmp_path: Path) -> None:
+    invocation = DbtInvocation(
+        tmp_path,
+        tmp_path / "dbt" / "repo",
+        tmp_path / "p",
+        tmp_path / "t",
+        tmp_path / "l",
+        {"DBT_DALGO_X": "1"},
+    )
+    command = invocation.command(["run"], Settings(home=tmp_path, sandbox="off"))
+    assert command.argv[-2].endswith("/bin/dbt") and command.argv[-1] == "run"
+    assert command.env["DBT_DALGO_X"] == "1" and command.env["DBT_LOG_FORMAT"] == "json"
+    assert command.env["DBT_SEND_ANONYMOUS_USAGE_STATS"] == "false"
+    assert not [name for name in command.env if name.startswith(("DALGO_", "PREFECT_"))]
+    sandboxed = invocation.command(["run"], Settings(home=tmp_path, sandbox="bwrap"))
+    assert sandboxed.argv[0].endswith("bwrap") and "--die-with-parent" in sandboxed.argv
+
+
+def test_dbt_json_lines_become_log_lines_and_node_names() -> None:
+    logged: list[tuple[int, str]] = []
+    reader = DbtEventReader(lambda level, line: logged.append((level, line)), ["s3cret"], NodeTaskRuns())
+    node = {"unique_id": "model.p.donor_totals", "node_name": "donor_totals", "resource_type": "model"}
+    reader.line('{"info": {"name": "MainReportVersion", "level": "info", "msg": "Running with dbt"}}\n')
+    reader.line('{"info": {"name": "X", "level": "debug", "msg": "quiet"}, "data": {}}')
+    reader.line('{"info": {"name": "Formatting", "level": "info", "msg": ""}, "data": {}}')
+    started = {
+        "info": {"level": "info", "msg": "1 of 1 START"},
+        "data": {"node_info": {**node, "node_status": "started"}},
+    }
+    reader.line(json.dumps(started))
+    failed = {
+        "info": {"level": "error", "msg": "s3cret broke"},
+        "data": {"node_info": {**node, "node_status": "error"}},
+    }
+    reader.line(json.dumps(failed))
+    reader.line("a print() of a python model s3cret")
+    assert logged == [
+        (logging.INFO, "Running with dbt"),
+        (logging.INFO, "1 of 1 START"),
+        (logging.ERROR, "******** broke"),
+        (logging.INFO, "a print() of a python model ********"),
+    ]
+    assert reader.errors == ["******** broke"]
+    assert node_label("model.p.donor_totals", reader.names) == ("model", "donor_totals")
+    assert node_label("test.p.unique_x.8df5b0ba95", {}) == ("test", "unique_x")
+    assert parse_results('{"results": [{"unique_id": "a"}, 3]}') == [{"unique_id": "a"}]
+    assert parse_results("not json") == [] and parse_results('{"results": 1}') == []
+
+
+def test_the_platform_follows_no_link_left_in_the_workspace_folder(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    folders = transform.workspace_folders("north", settings)
+    folders.confine()
+    assert folders.target.is_dir() and folders.served_docs() is None
+    folders.docs.write_text("<html></html>")
+    assert folders.served_docs() == folders.docs.resolve()
+    folders.docs.unlink()
+    folders.docs.symlink_to("/etc/passwd")
+    assert folders.served_docs() is None
+    folders.docs.unlink()
+    folders.target.rmdir()
+    folders.target.symlink_to(settings.org_home("south"), target_is_directory=True)
+    with pytest.raises(ProjectError, match="not a plain folder"):
+        folders.confine()

@@ -190,7 +190,7 @@ async def read_docs(
 ) -> FileResponse:
     """The documentation the last `docs-generate` made, as one self-contained HTML page."""
     await _require_workspace(client, member.org.slug)
-    docs = workspace_folders(member.org.slug, settings).docs
-    if not docs.is_file():
+    docs = workspace_folders(member.org.slug, settings).served_docs()
+    if docs is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=NO_DOCS)
     return FileResponse(docs, media_type="text/html", headers=DOCS_HEADERS)
