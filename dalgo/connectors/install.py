@@ -5,8 +5,9 @@ Layout under the connectors folder (by default `DALGO_HOME/connectors`):
     <name>-<version>/                  the connector's virtual environment
     <name>-<version>/bin/<name>        its executable
     <name>-<version>/.installed.json   written last: the install is complete
-    <name>-<version>/spec.json         the connector's spec, once asked for (see `spec.py`)
+    <name>-<version>/spec-cloud.json   the connector's spec (cloud mode), once asked for (`spec.py`)
     .<name>-<version>.lock             the lock held while installing
+    .spec-<random>/                    an empty scratch folder, the one folder a `spec` run may write
     installs.jsonl                     one line per install made, for the record
 
 An install runs under an exclusive `fcntl.flock` on the lock file, so processes installing the same

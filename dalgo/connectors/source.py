@@ -3,7 +3,10 @@ person understands, and the streams a source offers.
 
 PyAirbyte is imported lazily (it takes seconds to import) and only after the environment it reads at
 import time is set: offline mode (never ask Airbyte's online registry), no telemetry, and its project
-and log folders next to the connectors folder rather than under the user's home and `/tmp`.
+and log folders next to the connectors folder rather than under the user's home and `/tmp`, and
+the files it hands connectors (config, catalog, state) in a private folder there too.
+Every connector process runs in its sandbox (`dalgo.connectors.executor`), seeing the org's own
+folder and nothing else of the platform's.
 Importing it also runs airbyte_cdk's logging setup (`logging.config.dictConfig`), which would close
 every logging handler of the process and replace the root logger's handlers with one printing each
 record as an Airbyte protocol message on stdout; that setup is skipped while PyAirbyte is imported
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from unittest import mock
 
 from dalgo.connectors.catalogue import Connector, resolve
+from dalgo.connectors.confinement import local_storage_problems
 from dalgo.connectors.install import connectors_dir_or_default, ensure_installed
 from dalgo.connectors.spec import MASK, connector_spec, split_secrets, validate_config
 
@@ -58,6 +62,7 @@ def airbyte_environment(connectors_dir: Path) -> dict[str, str]:
         "DO_NOT_TRACK": "1",
         "AIRBYTE_PROJECT_DIR": str(base),
         "AIRBYTE_LOGGING_ROOT": str(base / "logs"),
+        "AIRBYTE_TEMP_DIR": str(base / "tmp"),
     }
 
 
@@ -71,6 +76,7 @@ def prepare_airbyte(connectors_dir: Path | None = None) -> None:
     folder = connectors_dir_or_default(connectors_dir)
     for key, value in airbyte_environment(folder).items():
         os.environ.setdefault(key, value)
+    Path(os.environ["AIRBYTE_TEMP_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
     with _IMPORT_LOCK:
         if "airbyte" in sys.modules:
             return
@@ -96,19 +102,28 @@ def prepare_airbyte(connectors_dir: Path | None = None) -> None:
 def get_source(
     connector: Connector | str,
     config: Mapping[str, Any],
-    streams: list[str] | None = None,
-    connectors_dir: Path | None = None,
+    streams: list[str] | None,
+    connectors_dir: Path | None,
+    org_dir: Path,
 ) -> Source:
-    """A PyAirbyte source running the platform's installed connector (installed first if needed).
+    """A PyAirbyte source running the platform's installed connector (installed first if needed)
+    in the sandbox, with `org_dir` (the org's own folder) the only folder it may see of ours.
 
-    With `streams`, those streams are selected (which runs the connector's discover).
+    With `streams`, those streams are selected (which runs the connector's discover). A config
+    naming local storage raises `SourceError` before any connector starts.
     """
     item = resolve(connector)
+    refused = local_storage_problems(config)
+    if refused:
+        raise SourceError(_invalid_config_message(item, refused))
     executable = ensure_installed(item, connectors_dir)
     prepare_airbyte(connectors_dir)
-    import airbyte
+    from airbyte.sources.base import Source as AirbyteSource
 
-    return airbyte.get_source(item.name, config=dict(config), streams=streams, local_executable=executable)
+    from dalgo.connectors.executor import SandboxedExecutor
+
+    executor = SandboxedExecutor(item.name, path=executable, venv=executable.parent.parent, org_dir=org_dir)
+    return AirbyteSource(executor=executor, name=item.name, config=dict(config), streams=streams)
 
 
 def _redact(text: str, secrets: Mapping[str, Any]) -> str:
@@ -144,12 +159,14 @@ def _invalid_config_message(item: Connector, problems: list[str]) -> str:
 def check_source(
     connector: Connector | str,
     config: Mapping[str, Any],
-    connectors_dir: Path | None = None,
+    connectors_dir: Path | None,
+    org_dir: Path,
 ) -> tuple[bool, str]:
     """Whether the source can connect with this config, and why in a sentence a person understands.
 
     The config is first validated against the connector's spec (naming the fields at fault), then
-    the connector's own `check` runs. Secret values never appear in the message.
+    the connector's own `check` runs in its sandbox, `org_dir` the one folder of ours it sees.
+    Secret values never appear in the message.
     """
     item = resolve(connector)
     spec = connector_spec(item, connectors_dir)
@@ -157,7 +174,7 @@ def check_source(
     if problems:
         return False, _invalid_config_message(item, problems)
     _, secrets = split_secrets(spec, config)
-    source = get_source(item, config, None, connectors_dir)
+    source = get_source(item, config, None, connectors_dir, org_dir)
     from airbyte.exceptions import PyAirbyteError
 
     try:
@@ -170,7 +187,8 @@ def check_source(
 def discover_streams(
     connector: Connector | str,
     config: Mapping[str, Any],
-    connectors_dir: Path | None = None,
+    connectors_dir: Path | None,
+    org_dir: Path,
 ) -> list[StreamInfo]:
     """The streams the source offers with this config: each one's name, the property names of its
     JSON schema, its sync modes, whether it syncs incrementally and its default cursor and primary
@@ -181,7 +199,7 @@ def discover_streams(
     if problems:
         raise SourceError(_invalid_config_message(item, problems))
     _, secrets = split_secrets(spec, config)
-    source = get_source(item, config, None, connectors_dir)
+    source = get_source(item, config, None, connectors_dir, org_dir)
     from airbyte.exceptions import PyAirbyteError
 
     try:

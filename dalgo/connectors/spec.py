@@ -7,6 +7,7 @@ import ast
 import copy
 import json
 import subprocess
+import tempfile
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,9 +18,13 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 
 from dalgo.connectors.catalogue import Connector, resolve
+from dalgo.connectors.confinement import local_storage_problems
 from dalgo.connectors.install import ensure_installed, install_dir
+from dalgo.connectors.runtime import connector_sandbox
 
-SPEC_FILE = "spec.json"
+SPEC_FILE = "spec-cloud.json"
+"""The cached spec, as the connector gives it in Airbyte's cloud mode (source-file's then offers
+no local storage); an older `spec.json` beside it, from before the sandbox, is not used."""
 MASK = "********"
 DEFAULT_SPEC_TIMEOUT_S = 120.0
 
@@ -43,18 +48,23 @@ def _messages(stdout: str) -> Iterator[dict[str, Any]]:
             yield message
 
 
-def _run_spec(executable: Path, name: str, timeout_s: float) -> dict[str, Any]:
-    try:
-        completed = subprocess.run(
-            [str(executable), "spec"],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-            cwd=executable.parent.parent,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise ConnectorSpecError(f"{name} spec did not finish within {timeout_s:.0f} s") from error
+def _run_spec(executable: Path, venv: Path, name: str, timeout_s: float) -> dict[str, Any]:
+    """`<executable> spec`, sandboxed: a spec belongs to no org, so the only folder it may write is
+    an empty scratch folder beside the connectors' installs, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix=".spec-", dir=venv.parent) as scratch:
+        command = connector_sandbox(venv, Path(scratch)).command([str(executable), "spec"])
+        try:
+            completed = subprocess.run(
+                command.argv,
+                env=command.env,
+                cwd=command.cwd,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise ConnectorSpecError(f"{name} spec did not finish within {timeout_s:.0f} s") from error
     errors: list[str] = []
     for message in _messages(completed.stdout):
         if message.get("type") == "SPEC":
@@ -81,8 +91,8 @@ def connector_spec(
 ) -> dict[str, Any]:
     """The connector's `connectionSpecification` (a JSON schema of its config).
 
-    Installs the connector if needed, runs `<executable> spec` once per installed version and keeps
-    the answer in `spec.json` inside the connector's install folder.
+    Installs the connector if needed, runs `<executable> spec` (sandboxed, in Airbyte's cloud mode)
+    once per installed version and keeps the answer in `spec-cloud.json` in the install folder.
     """
     item = resolve(connector)
     executable = ensure_installed(item, connectors_dir)
@@ -90,7 +100,7 @@ def connector_spec(
     if cached.is_file():
         loaded: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
         return loaded
-    specification = _run_spec(executable, item.name, timeout_s)
+    specification = _run_spec(executable, cached.parent, item.name, timeout_s)
     partial = cached.with_name(f"{SPEC_FILE}.{uuid.uuid4().hex}.tmp")
     partial.write_text(json.dumps(specification, indent=2) + "\n", encoding="utf-8")
     partial.replace(cached)
@@ -177,7 +187,13 @@ def _describe(error: ValidationError) -> list[str]:
 def validate_config(spec: JsonSchema, config: Mapping[str, Any]) -> list[str]:
     """Problems of the config under the spec (JSON Schema Draft 7, as Airbyte uses), each naming
     its field, e.g. `count: -5 is less than the minimum of 1` or `url: a value is required`.
-    Empty when the config is valid. Values of secret fields are never quoted."""
+    Empty when the config is valid. Values of secret fields are never quoted.
+
+    A config naming local storage (`file:` URLs, a `storage` of `local`, a `url` that is a local
+    path) is refused first, whatever the connector: only those problems are then given."""
+    confined = local_storage_problems(config)
+    if confined:
+        return confined
     validator = Draft7Validator(spec)
     problems: list[str] = []
     for error in sorted(validator.iter_errors(config), key=lambda item: [str(p) for p in item.path]):

@@ -25,7 +25,7 @@ from dalgo.connectors.spec import merge_secrets
 from dalgo.flows.ingest_server import sync_on_server
 from dalgo.flows.locks import connection_resource, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
-from dalgo.flows.sources import connectors_dir, source_block_name
+from dalgo.flows.sources import connectors_dir, org_folder, source_block_name
 from dalgo.flows.warehouse import warehouse_block_name
 from dalgo.naming import org_object_name
 from dalgo.settings import get_settings
@@ -95,10 +95,18 @@ def bigquery_key_file(warehouse: WarehouseBlock, folder: Path) -> Path:
 
 
 def _read(
-    source_block: SourceBlock, config: dict[str, Any], connection: ConnectionBlock, warehouse: WarehouseBlock
+    org: str,
+    source_block: SourceBlock,
+    config: dict[str, Any],
+    connection: ConnectionBlock,
+    warehouse: WarehouseBlock,
 ) -> dict[str, Any]:
+    """Read the source into the warehouse; the connector runs in its sandbox, seeing the org's own
+    folder only (the cache that writes into the warehouse runs here, outside it)."""
     folder = connectors_dir()
-    source = get_source(connector(source_block.definition), config, connection.streams, folder)
+    source = get_source(
+        connector(source_block.definition), config, connection.streams, folder, org_folder(org)
+    )
     if connection.streams is None:
         source.select_all_streams()
     started = time.monotonic()
@@ -160,7 +168,7 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
                 org, connection_id, connection, source_block, config, warehouse, engine, logger
             )
         else:
-            result = await anyio.to_thread.run_sync(_read, source_block, config, connection, warehouse)
+            result = await anyio.to_thread.run_sync(_read, org, source_block, config, connection, warehouse)
     for name, stream in result["streams"].items():
         logger.info("%s: %d records, %d bytes", name, stream["records"], stream["bytes"])
     logger.info("Synced %d records in %.1f s", result["records"], result["duration_s"])

@@ -1,7 +1,9 @@
-"""Flows over an org's sources: check the connection, discover the streams."""
+"""Flows over an org's sources: check the connection, discover the streams (the connector runs in
+its sandbox, seeing the org's own folder only)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -34,9 +36,14 @@ async def _load(org: str, source_id: str) -> tuple[SourceBlock, dict[str, Any], 
     return block, merge_secrets(block.config, secrets), secrets
 
 
-def connectors_dir() -> Any:
+def connectors_dir() -> Path:
     """Where connectors are installed on this worker."""
     return get_settings().resolved_home / "connectors"
+
+
+def org_folder(org: str) -> Path:
+    """The org's own folder: the one folder of the platform its connectors' sandboxes see."""
+    return get_settings().org_home(org)
 
 
 @flow(name="check-source")
@@ -46,7 +53,7 @@ async def check_source_flow(org: str, source_id: str) -> dict[str, Any]:
     block, config, secrets = await _load(org, source_id)
     logger.info("Checking %s (%s)", block.title, block.definition)
     ok, message = await anyio.to_thread.run_sync(
-        check_source, connector(block.definition), config, connectors_dir()
+        check_source, connector(block.definition), config, connectors_dir(), org_folder(org)
     )
     result = {"ok": ok, "message": _scrub(message, secrets)}
     (logger.info if ok else logger.warning)("Result: %s", result["message"])
@@ -61,7 +68,7 @@ async def discover_source_flow(org: str, source_id: str) -> dict[str, Any]:
     block, config, _ = await _load(org, source_id)
     logger.info("Discovering the streams of %s (%s)", block.title, block.definition)
     streams = await anyio.to_thread.run_sync(
-        discover_streams, connector(block.definition), config, connectors_dir()
+        discover_streams, connector(block.definition), config, connectors_dir(), org_folder(org)
     )
     logger.info("Found %d streams: %s", len(streams), ", ".join(s["name"] for s in streams))
     result = {"streams": streams}

@@ -3,12 +3,14 @@ into the session's temporary folder (uv's cache spares the downloads after the f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from dalgo.connectors.install import ensure_installed
+from tests.connectors.https_files import HttpsFiles, serve_https
 
 SESSION_CONNECTORS = ("source-faker", "source-file")
 
@@ -28,8 +30,27 @@ def installed(connectors_dir: Path) -> dict[str, Path]:
 
 
 @pytest.fixture()
-def people_csv(tmp_path: Path) -> Path:
-    """A small CSV file made by the test."""
-    path = tmp_path / "people.csv"
-    path.write_text("id,name,age\n1,Asha,31\n2,Bilal,27\n3,Chen,45\n", encoding="utf-8")
-    return path
+def org_dir(tmp_path: Path) -> Path:
+    """The folder of the test's org: the one folder of ours its connectors' sandboxes see."""
+    folder = tmp_path / "orgs" / "test-org"
+    folder.mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def https_files(
+    installed: dict[str, Path], connectors_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HttpsFiles]:
+    """A folder served over HTTPS on 127.0.0.1, trusted by the session's source-file."""
+    with serve_https(tmp_path_factory.mktemp("served"), connectors_dir) as served:
+        yield served
+
+
+@pytest.fixture()
+def people_csv(https_files: HttpsFiles, tmp_path: Path) -> str:
+    """The URL of a small CSV file made by the test, served over HTTPS."""
+    name = f"people-{tmp_path.name}.csv"
+    (https_files.folder / name).write_text(
+        "id,name,age\n1,Asha,31\n2,Bilal,27\n3,Chen,45\n", encoding="utf-8"
+    )
+    return https_files.url(name)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dalgo.connectors.confinement import LOCAL_FILES_REFUSED
 from dalgo.connectors.install import install_dir
 from dalgo.connectors.spec import (
     MASK,
@@ -36,18 +37,39 @@ def test_validate_config_names_the_field(installed: dict[str, Path], connectors_
     good = {
         "dataset_name": "people",
         "format": "csv",
-        "url": "/data/people.csv",
-        "provider": {"storage": "local"},
+        "url": "https://example.org/people.csv",
+        "provider": {"storage": "HTTPS"},
     }
     assert validate_config(file_spec, good) == []
     without_url = {key: value for key, value in good.items() if key != "url"}
     assert validate_config(file_spec, without_url) == ["url: a value is required"]
     assert validate_config(file_spec, {**good, "provider": {"storage": "FTP"}}) == [
-        'provider.storage: must be one of "HTTPS", "GCS", "S3", "AzBlob", "SSH", "SCP", "SFTP", "local"'
+        'provider.storage: must be one of "HTTPS", "GCS", "S3", "AzBlob", "SSH", "SCP", "SFTP"'
     ]
     assert validate_config(file_spec, {**good, "provider": {"storage": "SSH", "host": "h"}}) == [
         "provider.user: a value is required"
     ]
+
+
+def test_the_spec_is_the_cloud_one_without_local_storage(
+    installed: dict[str, Path], connectors_dir: Path
+) -> None:
+    """The spec runs in Airbyte's cloud mode (in the sandbox): source-file offers no local storage."""
+    file_spec = connector_spec("source-file", connectors_dir)
+    storages = [
+        choice["properties"]["storage"]["const"] for choice in file_spec["properties"]["provider"]["oneOf"]
+    ]
+    assert "HTTPS" in storages and "local" not in storages
+    assert list(connectors_dir.glob(".spec-*")) == []
+
+
+def test_validate_config_refuses_local_files(installed: dict[str, Path], connectors_dir: Path) -> None:
+    file_spec = connector_spec("source-file", connectors_dir)
+    local = {"dataset_name": "p", "format": "csv", "url": "/etc/passwd", "provider": {"storage": "local"}}
+    problems = validate_config(file_spec, local)
+    assert problems and all("local files cannot be read" in problem for problem in problems)
+    faker = connector_spec("source-faker", connectors_dir)
+    assert validate_config(faker, {"count": 1, "x": "file:///etc"}) == [f"x: {LOCAL_FILES_REFUSED}"]
 
 
 def test_validate_config_never_quotes_a_secret(installed: dict[str, Path], connectors_dir: Path) -> None:

@@ -42,12 +42,12 @@ async def discover(org: str, connection: ConnectionBlock) -> list[dict[str, Any]
     from dalgo.connectors.catalogue import connector
     from dalgo.connectors.source import discover_streams
     from dalgo.connectors.spec import merge_secrets
-    from dalgo.flows.sources import connectors_dir, source_block_name
+    from dalgo.flows.sources import connectors_dir, org_folder, source_block_name
 
     source: SourceBlock = await SourceBlock.aload(source_block_name(org, connection.source_id))
     config = merge_secrets(source.config, source.secrets.get_secret_value())
     streams = await anyio.to_thread.run_sync(
-        discover_streams, connector(source.definition), config, connectors_dir()
+        discover_streams, connector(source.definition), config, connectors_dir(), org_folder(org)
     )
     return [dict(s) for s in streams]
 
