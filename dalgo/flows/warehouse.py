@@ -9,6 +9,8 @@ from prefect import flow, get_run_logger
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.flows.results import record_result
 from dalgo.naming import org_object_name
+from dalgo.netguard import outbound_problem
+from dalgo.settings import Settings, get_settings
 
 WAREHOUSE_BLOCK_SUFFIX = "warehouse"
 
@@ -16,6 +18,14 @@ WAREHOUSE_BLOCK_SUFFIX = "warehouse"
 def warehouse_block_name(org: str) -> str:
     """The name of the org's warehouse block."""
     return org_object_name(org, WAREHOUSE_BLOCK_SUFFIX)
+
+
+def outbound_warehouse_problem(warehouse: WarehouseBlock, settings: Settings) -> str | None:
+    """Why the platform may not connect to the warehouse's host now (checked again at every run, so
+    a name whose addresses changed since it was saved is caught), or None."""
+    if warehouse.type == "postgres" and warehouse.host is not None:
+        return outbound_problem(warehouse.host, settings)
+    return None
 
 
 @flow(name="check-warehouse")
@@ -28,8 +38,12 @@ async def check_warehouse(org: str) -> dict[str, Any]:
         result = {"ok": False, "message": f"The organization '{org}' has no warehouse yet."}
     else:
         logger.info("Checking the %s warehouse of %s", warehouse.type, org)
-        checked = warehouse.check()
-        result = {"ok": checked.ok, "message": checked.message}
+        problem = outbound_warehouse_problem(warehouse, get_settings())
+        if problem is not None:
+            result = {"ok": False, "message": problem}
+        else:
+            checked = warehouse.check()
+            result = {"ok": checked.ok, "message": checked.message}
     log = logger.info if result["ok"] else logger.warning
     log("Result: %s", result["message"])
     await record_result(result)

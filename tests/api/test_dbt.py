@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import pytest
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
@@ -22,6 +23,7 @@ from tests.conftest import (
     org_run_parameters_and_logs,
     wait_for_run,
 )
+from tests.fake_dns import fake_dns
 
 PROJECT = Path(__file__).parent.parent / "dbt_project"
 VARIANTS = PROJECT / "variants"
@@ -343,8 +345,13 @@ def test_bad_urls_and_branches_fail_the_pull_clearly_and_the_token_never_shows(
 
 
 def test_the_workspace_settings_are_checked_masked_kept_and_removed(
-    client: TestClient, settings: Settings, tmp_path: Path, make_org_with_roles: Callable[..., OrgWithRoles]
+    client: TestClient,
+    settings: Settings,
+    tmp_path: Path,
+    make_org_with_roles: Callable[..., OrgWithRoles],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    fake_dns(monkeypatch, {"github.com": "140.82.112.3", "gitlab.com": "172.65.251.78"})
     org = make_org_with_roles()
     base = f"/api/v1/orgs/{org.slug}/dbt"
     analyst = org.headers["analyst"]

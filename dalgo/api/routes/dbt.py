@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 from prefect.client.orchestration import PrefectClient
 from pydantic import SecretStr
+from starlette.concurrency import run_in_threadpool
 
 from dalgo.api.dbt_schemas import DbtOperationCreate, DbtWorkspacePublic, DbtWorkspaceUpdate
 from dalgo.api.deps import OrgContext, PrefectDep, SettingsDep, require
@@ -26,6 +28,7 @@ from dalgo.deployments import dbt
 from dalgo.deployments.connections import run_brief
 from dalgo.flows.git import local_repository_problem
 from dalgo.flows.transform import operation_problem, workspace_folders
+from dalgo.netguard import outbound_problem
 from dalgo.settings import Settings
 
 router = APIRouter(prefix="/orgs/{org}/dbt", tags=["dbt"])
@@ -101,6 +104,14 @@ def _block_from(
     )
 
 
+def _git_host_problem(git_url: str, settings: Settings) -> str | None:
+    """Why the platform may not reach an https repository's host (outbound guard); `file://`
+    repositories are checked by `local_repository_problem`."""
+    if urlsplit(git_url).scheme != "https":
+        return None
+    return outbound_problem(git_url, settings)
+
+
 @router.put("", response_model=DbtWorkspacePublic)
 async def save_workspace(
     body: DbtWorkspaceUpdate,
@@ -110,6 +121,13 @@ async def save_workspace(
 ) -> DbtWorkspacePublic:
     """Set up or change the workspace (the token is kept in an encrypted Prefect block). The
     repository is read by the next command: `git-pull`, or any dbt command on a new checkout."""
+    problem = (
+        None
+        if git_url_problem(body.git_url)
+        else await run_in_threadpool(_git_host_problem, body.git_url, settings)
+    )
+    if problem is not None:
+        raise _unprocessable(problem)
     existing = await dbt.load_workspace(client, member.org.slug)
     block = _block_from(body, existing, settings, member.org.slug)
     await dbt.save_workspace(client, member.org.slug, block)

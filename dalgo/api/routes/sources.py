@@ -25,6 +25,7 @@ from dalgo.connectors.spec import connector_spec, mask_secrets, merge_secrets, s
 from dalgo.deployments import sources
 from dalgo.deployments.ingestion import remove_source_from_server
 from dalgo.deployments.operations import CHECK_SOURCE, DISCOVER_SOURCE, Operation, start_operation
+from dalgo.netguard import MASK, changed_address_fields, config_problems, moved_secret_message, where_it_went
 from dalgo.settings import Settings
 
 definitions_router = APIRouter(prefix="/orgs/{org}/source-definitions", tags=["sources"])
@@ -88,6 +89,7 @@ async def create_source(
     """Make a source; the configuration is checked against the connector's spec first."""
     spec = await _spec(settings, body.definition)
     _checked(spec, body.config)
+    await _reachable(body.config, settings)
     public, secrets = split_secrets(spec, body.config)
     source_id = uuid.uuid4()
     block = SourceBlock(title=body.name, definition=body.definition, config=public, secrets=secrets)
@@ -138,11 +140,10 @@ async def update_source(
     block = await _source(client, member.org.slug, source_id)
     spec = await _spec(settings, block.definition)
     if body.config is not None:
-        kept = block.secrets.get_secret_value()
-        config = merge_secrets(
-            body.config, {k: v for k, v in kept.items() if _masked_or_missing(body.config, k)}
-        )
+        kept = _kept_secrets(spec, block, body.config)
+        config = merge_secrets(body.config, kept)
         _checked(spec, config)
+        await _reachable(config, settings)
         public, secrets = split_secrets(spec, config)
         block = SourceBlock(title=block.title, definition=block.definition, config=public, secrets=secrets)
     if body.name is not None:
@@ -156,13 +157,62 @@ async def update_source(
     return _public(source_id, block, spec)
 
 
+def _kept_secrets(spec: dict[str, Any], block: SourceBlock, config: dict[str, Any]) -> dict[str, Any]:
+    """The saved secrets the new config keeps (sent masked or left out), by dotted path.
+
+    A secret follows its address: when a field saying where the config connects (host, port, URL,
+    user, storage, ...) changed, a secret sent masked is refused with a 422 asking for it again, and
+    one left out is dropped (the spec then asks for it when it is still needed)."""
+    saved = block.secrets.get_secret_value()
+    kept = {k: v for k, v in saved.items() if _masked_or_missing(config, k)}
+    if not kept:
+        return kept
+    new_public, _ = split_secrets(spec, config)
+    changed = changed_address_fields(block.config, new_public)
+    if not changed:
+        return kept
+    masked = [k for k in kept if _masked(config, k)]
+    if masked:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=moved_secret_message(_names(masked), where_it_went(block.config, changed)),
+        )
+    return {}
+
+
+def _names(dotted_paths: list[str]) -> list[str]:
+    """Secrets by their field's own name (`password`), or by path where two share a name."""
+    last = [dotted.rsplit(".", 1)[-1] for dotted in dotted_paths]
+    return last if len(set(last)) == len(last) else dotted_paths
+
+
+def _masked(config: dict[str, Any], dotted: str) -> bool:
+    value: Any = config
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return bool(value == MASK)
+
+
+async def _reachable(config: dict[str, Any], settings: Settings) -> None:
+    """422 when the config names a host or URL the platform may not connect to (outbound guard)."""
+    problems = await run_in_threadpool(config_problems, config, settings)
+    if problems:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="The configuration names an address the platform does not connect to: "
+            + "; ".join(problems),
+        )
+
+
 def _masked_or_missing(config: dict[str, Any], dotted: str) -> bool:
     value: Any = config
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
             return True
         value = value[part]
-    return bool(value == "********")
+    return bool(value == MASK)
 
 
 @router.delete("/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
