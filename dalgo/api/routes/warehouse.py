@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 from prefect.client.orchestration import PrefectClient
+from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from dalgo.api.deps import OrgContext, PrefectDep, SettingsDep, require
@@ -21,10 +22,10 @@ from dalgo.api.warehouse_schemas import (
     WarehouseCreate,
 )
 from dalgo.blocks.warehouse import WarehouseBlock
-from dalgo.blocks.warehouses.base import CheckResult, UnknownTableError
-from dalgo.blocks.warehouses.duckdb import UnsafeDuckDBPathError, place_in_folder
+from dalgo.blocks.warehouses.base import MASK, CheckResult, UnknownTableError
 from dalgo.deployments.operations import CHECK_WAREHOUSE, start_operation
-from dalgo.flows.warehouse import warehouse_block_name
+from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
+from dalgo.netguard import moved_secret_message, outbound_problem
 from dalgo.settings import Settings
 
 router = APIRouter(prefix="/orgs/{org}/warehouse", tags=["warehouse"])
@@ -48,6 +49,33 @@ async def _require_warehouse(client: PrefectClient, org: str) -> WarehouseBlock:
     return warehouse
 
 
+def _postgres_password(body: PostgresWarehouseCreate, saved: WarehouseBlock | None) -> SecretStr | None:
+    """The password to save: a new one; none when sent as null; or the saved one (left out or sent
+    masked) while the server, port, user and database stay the same, 422 when they changed (a
+    secret follows its address)."""
+    if "password" in body.model_fields_set and body.password is None:
+        return None
+    sent = body.password.get_secret_value() if body.password is not None else None
+    if sent is not None and sent != MASK:
+        return body.password
+    if saved is None or saved.password is None:
+        return None
+    before = ((saved.host or "").strip().lower(), saved.port, saved.user, saved.database)
+    if before != (body.host.strip().lower(), body.port, body.user, body.database):
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=moved_secret_message(["password"], saved.host or "the previous server"),
+        )
+    return saved.password
+
+
+async def _outbound_problem(body: WarehouseCreate, settings: Settings) -> str | None:
+    """Why the platform may not connect to the warehouse's host (Postgres; BigQuery names none)."""
+    if isinstance(body, PostgresWarehouseCreate):
+        return await run_in_threadpool(outbound_problem, body.host, settings)
+    return None
+
+
 def _block_from(
     body: WarehouseCreate, existing: WarehouseBlock | None, settings: Settings, org: str
 ) -> WarehouseBlock:
@@ -60,7 +88,7 @@ def _block_from(
             port=body.port,
             database=body.database,
             user=body.user,
-            password=body.password or (same_type.password if same_type else None),
+            password=_postgres_password(body, same_type),
             schema_name=body.schema_name,
         )
     if isinstance(body, BigQueryWarehouseCreate):
@@ -80,11 +108,7 @@ def _block_from(
     assert isinstance(body, DuckDBWarehouseCreate)
     folder = settings.org_home(org)
     folder.mkdir(parents=True, exist_ok=True)
-    try:
-        path = place_in_folder(folder, body.path)
-    except UnsafeDuckDBPathError as exc:
-        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
-    return WarehouseBlock(type="duckdb", path=str(path), schema_name=body.schema_name)
+    return WarehouseBlock(type="duckdb", path=str(folder / body.path), schema_name=body.schema_name)
 
 
 async def _check(warehouse: WarehouseBlock) -> CheckResult:
@@ -103,6 +127,9 @@ async def save_warehouse(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Check the connection, then save the warehouse (secrets are kept in an encrypted Prefect block)."""
+    problem = await _outbound_problem(body, settings)
+    if problem is not None:
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
     existing = await load_warehouse(client, member.org.slug)
     warehouse = _block_from(body, existing, settings, member.org.slug)
     checked = await _check(warehouse)
@@ -144,6 +171,16 @@ async def check_warehouse(
     return FlowRunStarted(flow_run_id=run_id)
 
 
+async def _require_reachable_warehouse(client: PrefectClient, org: str, settings: Settings) -> WarehouseBlock:
+    """The saved warehouse, once its host is checked again by the outbound guard (a name's
+    addresses can change after it was saved); 422 with the reason when it is refused now."""
+    warehouse = await _require_warehouse(client, org)
+    problem = await run_in_threadpool(outbound_warehouse_problem, warehouse, settings)
+    if problem is not None:
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
+    return warehouse
+
+
 def _unreachable(message: str) -> HTTPException:
     return HTTPException(
         status_code=status.HTTP_502_BAD_GATEWAY, detail=f"The warehouse did not answer: {message}"
@@ -152,10 +189,12 @@ def _unreachable(message: str) -> HTTPException:
 
 @router.get("/tables", response_model=list[TablePublic])
 async def list_tables(
-    member: Annotated[OrgContext, require("can_view_warehouse_data")], client: PrefectDep
+    member: Annotated[OrgContext, require("can_view_warehouse_data")],
+    client: PrefectDep,
+    settings: SettingsDep,
 ) -> list[TablePublic]:
     """Every table and view of the warehouse, by schema."""
-    warehouse = await _require_warehouse(client, member.org.slug)
+    warehouse = await _require_reachable_warehouse(client, member.org.slug, settings)
     try:
         tables = await run_in_threadpool(warehouse.list_tables)
     except Exception as exc:
@@ -169,10 +208,11 @@ async def preview_table(
     table: str,
     member: Annotated[OrgContext, require("can_view_warehouse_data")],
     client: PrefectDep,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> TablePreviewPublic:
     """The first rows of a table; the names are checked against the warehouse's own catalogue."""
-    warehouse = await _require_warehouse(client, member.org.slug)
+    warehouse = await _require_reachable_warehouse(client, member.org.slug, settings)
     try:
         preview = await run_in_threadpool(warehouse.preview, schema, table, limit)
     except UnknownTableError as exc:
