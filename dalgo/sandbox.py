@@ -28,6 +28,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,20 +42,27 @@ ETC_ENTRIES = (
     "/etc/ca-certificates",
     "/etc/ca-certificates.conf",
     "/etc/gai.conf",
-    "/etc/group",
     "/etc/host.conf",
     "/etc/hosts",
     "/etc/ld.so.cache",
     "/etc/localtime",
     "/etc/mime.types",
     "/etc/nsswitch.conf",
-    "/etc/passwd",
     "/etc/protocols",
     "/etc/resolv.conf",
     "/etc/services",
     "/etc/ssl",
 )
-"""What a tenant process may read of `/etc`: name lookup, TLS roots, users and groups, time zone."""
+"""What a tenant process may read of the machine's `/etc`: name lookup, TLS roots, the time zone."""
+USER_FILES = {
+    "passwd": (
+        "root:x:0:0:sandbox:/tmp/home:/usr/sbin/nologin\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    ),
+    "group": "root:x:0:\nnogroup:x:65534:\n",
+}
+"""The sandbox's own `/etc/passwd` and `/etc/group` (programs look their user up), in place of the
+machine's, which would tell a tenant the machine's accounts."""
 SANDBOX_HOME = "/tmp/home"  # noqa: S108 - inside the sandbox's own empty /tmp
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _BWRAP_PROBE_TIMEOUT_S = 20.0
@@ -127,6 +135,8 @@ class Sandbox:
         options += _system_binds()
         for entry in ETC_ENTRIES:
             options += ["--ro-bind-try", entry, entry]
+        for name, path in _user_files().items():
+            options += ["--ro-bind", str(path), f"/etc/{name}"]
         for path in _unique(self.read_only):
             options += ["--ro-bind", str(path), str(path)]
         org_dir = self.org_dir.resolve()
@@ -222,6 +232,19 @@ def _bwrap_problem() -> str | None:
         reason = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
         return f"cannot start here ({reason})"
     return None
+
+
+@functools.cache
+def _user_files() -> dict[str, Path]:
+    """The sandbox's passwd and group files, written once per process into a private folder."""
+    folder = Path(tempfile.mkdtemp(prefix="dalgo-sandbox-etc-"))
+    folder.chmod(0o755)
+    files: dict[str, Path] = {}
+    for name, content in USER_FILES.items():
+        files[name] = folder / name
+        files[name].write_text(content, encoding="utf-8")
+        files[name].chmod(0o644)
+    return files
 
 
 @functools.cache

@@ -26,6 +26,7 @@ if [ -e "$home/prefect-api-auth" ]; then echo "root-visible"; else echo "root-hi
 if cat "$home/prefect-encryption.key" 2>/dev/null; then echo "key-readable"; fi
 for entry in /proc/[0-9]*; do echo "proc: $(cat "$entry/comm" 2>/dev/null)"; done
 env | sed 's/^/env: /'
+sed 's/^/passwd: /' /etc/passwd
 """
 
 
@@ -104,7 +105,9 @@ def test_a_sandboxed_process_sees_its_org_only(home: Path, no_bwrap_cache: None)
     assert not [name for name in names if name.startswith(("PREFECT_", "DALGO_"))], names
     assert not [line for line in lines if "platform-secret" in line]
     processes = [line.removeprefix("proc: ") for line in lines if line.startswith("proc: ")]
-    assert processes and set(processes) <= {"bwrap", "sh", "cat"}, processes
+    assert processes and set(processes) <= {"bwrap", "sh", "cat", "sed"}, processes
+    accounts = [line.removeprefix("passwd: ") for line in lines if line.startswith("passwd: ")]
+    assert accounts == sandbox.USER_FILES["passwd"].splitlines(), "the machine's accounts are not shown"
 
 
 def test_with_the_sandbox_off_the_same_environment_is_used_without_bwrap(home: Path) -> None:

@@ -52,7 +52,7 @@ def _run_spec(executable: Path, venv: Path, name: str, timeout_s: float) -> dict
     """`<executable> spec`, sandboxed: a spec belongs to no org, so the only folder it may write is
     an empty scratch folder beside the connectors' installs, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix=".spec-", dir=venv.parent) as scratch:
-        command = connector_sandbox(venv, Path(scratch)).command([str(executable), "spec"])
+        command = connector_sandbox(venv, Path(scratch), spec=True).command([str(executable), "spec"])
         try:
             completed = subprocess.run(
                 command.argv,

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from dalgo.connectors.install import install_dir
-from dalgo.connectors.runtime import CONNECTOR_ENVIRONMENT
+from dalgo.connectors.runtime import CONNECTOR_ENVIRONMENT, connector_environment
 from dalgo.connectors.source import prepare_airbyte
 from dalgo.sandbox import base_environment
+from dalgo.settings import Settings
 
 PROBE = """
 import json, os, sys
@@ -51,12 +52,18 @@ def worker_files(org_dir: Path) -> dict[str, Path]:
     return {"key": home / "platform.key", "other": other / "probe"}
 
 
-def _executor(connectors_dir: Path, org_dir: Path, path: Path, name: str) -> Any:
+PRODUCTION = Settings(allow_private_networks=False)
+"""A platform that refuses private networks, so connectors run in Airbyte's cloud mode."""
+
+
+def _executor(
+    connectors_dir: Path, org_dir: Path, path: Path, name: str, settings: Settings = PRODUCTION
+) -> Any:
     prepare_airbyte(connectors_dir)
     from dalgo.connectors.executor import SandboxedExecutor
 
     venv = install_dir("source-file", connectors_dir)
-    return SandboxedExecutor(name, path=path, venv=venv, org_dir=org_dir)
+    return SandboxedExecutor(name, path=path, venv=venv, org_dir=org_dir, settings=settings)
 
 
 def test_a_connector_sees_its_config_and_its_org_and_nothing_of_the_platform(
@@ -107,6 +114,21 @@ def test_the_command_binds_the_handed_files_read_only(
     assert command.argv[-len(tail) :] == tail and command.argv[-len(tail) - 1] == "--"
     environment = [f"{key}={value}" for key, value in command.env.items()]
     assert command.argv_with_env() == ["/usr/bin/env", "-i", *environment, *command.argv]
+
+
+def test_cloud_mode_follows_the_platforms_private_network_setting(
+    connectors_dir: Path, org_dir: Path
+) -> None:
+    """Airbyte's cloud mode also refuses private addresses, so a platform that allows them (the
+    embedded default) runs its connectors without it; a spec is always read in cloud mode."""
+    executable = install_dir("source-file", connectors_dir) / "bin" / "source-file"
+    embedded = _executor(
+        connectors_dir, org_dir, executable, "source-file", Settings(allow_private_networks=True)
+    )
+    assert embedded.command(["check", "--config", "c.json"]).env == base_environment()
+    production = _executor(connectors_dir, org_dir, executable, "source-file")
+    assert production.command(["check", "--config", "c.json"]).env["DEPLOYMENT_MODE"] == "cloud"
+    assert connector_environment(Settings(allow_private_networks=True), spec=True) == CONNECTOR_ENVIRONMENT
 
 
 def test_source_file_reads_no_local_file_even_past_our_validation(
