@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from dalgo.settings import Settings
 from tests.api.test_warehouse import postgres_body
 from tests.conftest import OrgWithRoles, open_duckdb, wait_for_run
+from tests.connectors.https_files import serve_https
 
 SYNC_TIMEOUT_S = 400
 
@@ -129,7 +130,7 @@ def test_a_csv_file_into_duckdb(
     client: TestClient,
     worker: str,
     tmp_path: Path,
-    settings: object,
+    settings: Settings,
     make_org_with_roles: Callable[..., OrgWithRoles],
 ) -> None:
     org = make_org_with_roles()
@@ -139,14 +140,20 @@ def test_a_csv_file_into_duckdb(
         f"/api/v1/orgs/{org.slug}/warehouse", json={"type": "duckdb"}, headers=org.headers["super-admin"]
     )
     assert saved.status_code == 200
-    source_id = _source(
-        client,
-        org,
-        "source-file",
-        {"dataset_name": "trees", "format": "csv", "url": str(csv), "provider": {"storage": "local"}},
-    )
-    connection_id = _connection(client, org, source_id, None, "field_data")
-    detail = _sync(client, org, connection_id)
+    with serve_https(tmp_path, settings.resolved_home / "connectors") as served:
+        source_id = _source(
+            client,
+            org,
+            "source-file",
+            {
+                "dataset_name": "trees",
+                "format": "csv",
+                "url": served.url("trees.csv"),
+                "provider": {"storage": "HTTPS"},
+            },
+        )
+        connection_id = _connection(client, org, source_id, None, "field_data")
+        detail = _sync(client, org, connection_id)
     assert detail["state"] == "completed", detail
     with open_duckdb(saved.json()["path"]) as connection:
         row = connection.execute("SELECT count(*), max(height) FROM field_data.trees").fetchone()

@@ -183,15 +183,15 @@ def test_scheduled_pipelines_sharing_a_connection_fire_and_run_one_after_the_oth
 def test_continue_on_sync_failure_runs_the_dbt_steps_after_a_broken_source(
     org: Org, people: str, settings: Settings
 ) -> None:
-    """A source whose file is missing fails its sync twice (one retry); the dbt step still runs and
+    """A source whose file cannot be reached fails its sync twice (one retry); the dbt step still runs and
     the run ends failed, naming the failed step."""
     missing = org.connection(
         "source-file",
         {
             "dataset_name": "gone",
             "format": "csv",
-            "url": "/nonexistent/gone.csv",
-            "provider": {"storage": "local"},
+            "url": "https://127.0.0.1:9/nonexistent/gone.csv",
+            "provider": {"storage": "HTTPS"},
         },
         None,
     )["connection_id"]

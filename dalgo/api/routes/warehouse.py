@@ -23,6 +23,7 @@ from dalgo.api.warehouse_schemas import (
 )
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.blocks.warehouses.base import MASK, CheckResult, UnknownTableError
+from dalgo.blocks.warehouses.duckdb import UnsafeDuckDBPathError, place_in_folder
 from dalgo.deployments.operations import CHECK_WAREHOUSE, start_operation
 from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
 from dalgo.netguard import moved_secret_message, outbound_problem
@@ -108,7 +109,11 @@ def _block_from(
     assert isinstance(body, DuckDBWarehouseCreate)
     folder = settings.org_home(org)
     folder.mkdir(parents=True, exist_ok=True)
-    return WarehouseBlock(type="duckdb", path=str(folder / body.path), schema_name=body.schema_name)
+    try:
+        path = place_in_folder(folder, body.path)
+    except UnsafeDuckDBPathError as exc:
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    return WarehouseBlock(type="duckdb", path=str(path), schema_name=body.schema_name)
 
 
 async def _check(warehouse: WarehouseBlock) -> CheckResult:

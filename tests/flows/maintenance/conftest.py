@@ -27,6 +27,7 @@ def flow_settings(settings: Settings, client: TestClient) -> Iterator[Settings]:
         "DALGO_SMTP_URL": str(settings.smtp_url),
         "DALGO_PUBLIC_URL": settings.public_url,
         "DALGO_WORK_POOL": settings.work_pool,
+        "DALGO_ALLOW_PRIVATE_NETWORKS": str(settings.allow_private_networks).lower(),
     }
     for name, value in values.items():
         patch.setenv(name, value)

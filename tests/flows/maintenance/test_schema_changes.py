@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -18,11 +19,12 @@ from dalgo.db.notification_models import SchemaChange
 from dalgo.flows.maintenance.schema_changes import detect_schema_changes
 from dalgo.settings import Settings
 from tests.conftest import Mailbox, OrgWithRoles
+from tests.connectors.https_files import HttpsFiles, serve_https
 
 
-def _connection(client: TestClient, org: OrgWithRoles, csv: Path) -> str:
+def _connection(client: TestClient, org: OrgWithRoles, url: str) -> str:
     headers = org.headers["pipeline-manager"]
-    config = {"dataset_name": "trees", "format": "csv", "url": str(csv), "provider": {"storage": "local"}}
+    config = {"dataset_name": "trees", "format": "csv", "url": url, "provider": {"storage": "HTTPS"}}
     source = client.post(
         f"/api/v1/orgs/{org.slug}/sources",
         json={"name": "Trees", "definition": "source-file", "config": config},
@@ -49,8 +51,16 @@ def _detect(org: str) -> dict[str, Any]:
     return result
 
 
+@pytest.fixture()
+def served(tmp_path: Path, flow_settings: Settings) -> Iterator[HttpsFiles]:
+    """The test's folder served over HTTPS (connectors read no local files)."""
+    with serve_https(tmp_path, flow_settings.resolved_home / "connectors") as files:
+        yield files
+
+
 def test_a_changed_csv_is_recorded_and_told_once(
     flow_settings: Settings,
+    served: HttpsFiles,
     client: TestClient,
     engine: Engine,
     tmp_path: Path,
@@ -60,7 +70,7 @@ def test_a_changed_csv_is_recorded_and_told_once(
     org = make_org_with_roles()
     csv = tmp_path / "trees.csv"
     csv.write_text("id,kind,height\n1,oak,3.5\n2,ash,7.0\n")
-    connection_id = _connection(client, org, csv)
+    connection_id = _connection(client, org, served.url(csv.name))
 
     baseline = _detect(org.slug)
     assert baseline["baseline"] == 1 and baseline["changed"] == 0
