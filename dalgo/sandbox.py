@@ -66,6 +66,10 @@ machine's, which would tell a tenant the machine's accounts."""
 SANDBOX_HOME = "/tmp/home"  # noqa: S108 - inside the sandbox's own empty /tmp
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _BWRAP_PROBE_TIMEOUT_S = 20.0
+SANDBOX_OFF_WARNING = (
+    "DALGO_SANDBOX=off: tenant code (dbt projects, connectors, git) runs WITHOUT the sandbox, "
+    "with access to this machine's files. Use this only where every org is trusted."
+)
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +199,7 @@ def sandbox_for(
 def warn_if_off(settings: Settings, logger: logging.Logger | None = None) -> None:
     """Log a warning when tenant code would run unsandboxed (called at every start)."""
     if settings.sandbox == "off":
-        (logger or log).warning(
-            "DALGO_SANDBOX=off: tenant code (dbt projects, connectors, git) runs WITHOUT the sandbox, "
-            "with access to this machine's files. Use this only where every org is trusted."
-        )
+        (logger or log).warning("%s", SANDBOX_OFF_WARNING)
 
 
 def require_bwrap() -> str:

@@ -146,3 +146,16 @@ def test_without_bwrap_tenant_code_is_refused_with_a_clear_message(
     sandbox._bwrap_problem.cache_clear()
     with pytest.raises(SandboxUnavailableError, match="not installed"):
         box.command(["/bin/true"])
+
+
+def test_the_api_warns_at_start_when_the_sandbox_is_off(home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from dalgo.api.main import create_app
+    from dalgo.settings import Settings
+
+    with caplog.at_level("WARNING"):
+        create_app(Settings(home=home, sandbox="off", database_url=f"sqlite:///{home / 'api.db'}"))
+    assert sandbox.SANDBOX_OFF_WARNING in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        create_app(Settings(home=home, database_url=f"sqlite:///{home / 'api.db'}"))
+    assert sandbox.SANDBOX_OFF_WARNING not in caplog.text

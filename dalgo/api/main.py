@@ -37,6 +37,7 @@ from dalgo.db.engine import make_engine, migrate
 from dalgo.deployments.client import PrefectUnavailableError
 from dalgo.ingestion.airbyte_server import AirbyteServerError
 from dalgo.mail import mailer_from_settings
+from dalgo.sandbox import warn_if_off
 from dalgo.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    warn_if_off(settings, log)
     app.state.engine = engine
     app.state.mailer = mailer_from_settings(settings)
     app.state.sign_in_limiter = SignInLimiter.from_settings(settings)

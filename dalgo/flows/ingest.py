@@ -26,8 +26,9 @@ from dalgo.flows.ingest_server import sync_on_server
 from dalgo.flows.locks import connection_resource, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.sources import connectors_dir, org_folder, source_block_name
-from dalgo.flows.warehouse import warehouse_block_name
+from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
 from dalgo.naming import org_object_name
+from dalgo.sandbox import warn_if_off
 from dalgo.settings import get_settings
 
 LOCK_LEASE_S = 120.0
@@ -47,10 +48,10 @@ def connection_lock(org: str, connection_id: str) -> str:
 def warehouse_cache(warehouse: WarehouseBlock, schema: str, state_dir: Path) -> Iterator[Any]:
     """The PyAirbyte cache that writes into the warehouse's schema (its sync state kept there too),
     closed after use. A BigQuery key is written to a private file for as long as the cache is open."""
-    from airbyte.caches import BigQueryCache, DuckDBCache, PostgresCache
+    from airbyte.caches import BigQueryCache, PostgresCache
 
     cache: Any
-    with tempfile.TemporaryDirectory(prefix="dalgo-bq-") as private:
+    with tempfile.TemporaryDirectory(prefix="dalgo-sync-") as private:
         if warehouse.type == "postgres":
             cache = PostgresCache(
                 host=str(warehouse.host),
@@ -61,7 +62,7 @@ def warehouse_cache(warehouse: WarehouseBlock, schema: str, state_dir: Path) -> 
                 schema_name=schema,
             )
         elif warehouse.type == "duckdb":
-            cache = DuckDBCache(db_path=str(warehouse.path), schema_name=schema, cache_dir=state_dir)
+            cache = confined_duckdb_cache(warehouse, schema, Path(private))
         elif warehouse.type == "bigquery":
             cache = BigQueryCache(
                 project_name=str(warehouse.project),
@@ -76,6 +77,42 @@ def warehouse_cache(warehouse: WarehouseBlock, schema: str, state_dir: Path) -> 
             yield cache
         finally:
             cache.close()
+
+
+def confined_duckdb_cache(warehouse: WarehouseBlock, schema: str, private: Path) -> Any:
+    """PyAirbyte's DuckDB cache on the org's file, opened as the API opens it: the file checked to
+    be a regular file reached without links, and every connection with external access off except
+    for a private folder of this sync (PyAirbyte loads its batches from JSONL files there), its
+    configuration locked. A view a tenant left in the file cannot read other files while the
+    platform's process writes to it."""
+    from airbyte.caches import DuckDBCache
+    from sqlalchemy import event
+
+    from dalgo.blocks.warehouses.duckdb import DuckDBBackend
+
+    backend = warehouse.backend()
+    assert isinstance(backend, DuckDBBackend)
+    reason = backend.unsafe_reason()
+    if reason is not None:
+        raise ValueError(f"The DuckDB warehouse cannot be synced into: {reason}.")
+    batches = private / "batches"
+    batches.mkdir(mode=0o700)
+    cache = DuckDBCache(db_path=str(warehouse.path), schema_name=schema, cache_dir=batches)
+    allowed = str(batches).replace("'", "''") + "/"
+
+    def confine(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(f"SET allowed_directories = ['{allowed}']")
+            cursor.execute("SET enable_external_access = false")
+            cursor.execute("SET lock_configuration = true")
+        finally:
+            cursor.close()
+
+    engine = cache.get_sql_engine()
+    event.listen(engine, "connect", confine)
+    engine.dispose()  # connections PyAirbyte opened while setting up are remade, confined
+    return cache
 
 
 def bigquery_key_file(warehouse: WarehouseBlock, folder: Path) -> Path:
@@ -145,11 +182,15 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
     """Sync the connection's streams into the org's warehouse; the result has records and bytes
     per stream and the duration. Incremental streams resume from the state kept with the data."""
     logger = get_run_logger()
+    warn_if_off(get_settings(), logger)
     connection: ConnectionBlock = await ConnectionBlock.aload(connection_block_name(org, connection_id))
     source_block: SourceBlock = await SourceBlock.aload(source_block_name(org, connection.source_id))
     warehouse: WarehouseBlock = await WarehouseBlock.aload(warehouse_block_name(org))
     config = merge_secrets(source_block.config, source_block.secrets.get_secret_value())
     engine = await org_engine(org)
+    problem = outbound_warehouse_problem(warehouse, get_settings())
+    if problem is not None:
+        raise ValueError(f"The warehouse cannot be synced into: {problem}")
     wait_s = get_settings().lock_wait_timeout_s
     async with (
         org_run_slot(org, wait_s),

@@ -15,6 +15,7 @@ from dalgo.connectors.source import check_source, discover_streams
 from dalgo.connectors.spec import merge_secrets
 from dalgo.flows.results import record_result
 from dalgo.naming import org_object_name
+from dalgo.sandbox import warn_if_off
 from dalgo.settings import get_settings
 
 
@@ -50,6 +51,7 @@ def org_folder(org: str) -> Path:
 async def check_source_flow(org: str, source_id: str) -> dict[str, Any]:
     """Check that the source's connector can connect with its configuration: `{ok, message}`."""
     logger = get_run_logger()
+    warn_if_off(get_settings(), logger)
     block, config, secrets = await _load(org, source_id)
     logger.info("Checking %s (%s)", block.title, block.definition)
     ok, message = await anyio.to_thread.run_sync(
@@ -65,6 +67,7 @@ async def check_source_flow(org: str, source_id: str) -> dict[str, Any]:
 async def discover_source_flow(org: str, source_id: str) -> dict[str, Any]:
     """List the streams the source offers, with their fields and sync modes: `{streams}`."""
     logger = get_run_logger()
+    warn_if_off(get_settings(), logger)
     block, config, _ = await _load(org, source_id)
     logger.info("Discovering the streams of %s (%s)", block.title, block.definition)
     streams = await anyio.to_thread.run_sync(

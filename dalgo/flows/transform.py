@@ -30,7 +30,7 @@ from dalgo.flows.dbt_profiles import ProjectError, check_local_packages, private
 from dalgo.flows.dbt_runner import DbtInvocation, DbtOutcome, run_dbt
 from dalgo.flows.locks import WORKSPACE_RESOURCE, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
-from dalgo.flows.warehouse import warehouse_block_name
+from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
 from dalgo.naming import org_object_name
 from dalgo.sandbox import SandboxUnavailableError, warn_if_off
 from dalgo.settings import Settings, get_settings
@@ -308,6 +308,8 @@ async def dbt_operation(
         problem = f"The organization '{org}' has no warehouse yet: dbt has nowhere to build."
     elif problem is None:
         problem = git.local_repository_problem(workspace.git_url, org, settings)
+        if problem is None and warehouse is not None and command in NEEDS_WAREHOUSE:
+            problem = outbound_warehouse_problem(warehouse, settings)
     if problem is not None or workspace is None:
         return await _finish({**base, "outcome": "failed", "message": problem})  # type: ignore[no-any-return]
     args = dbt_args(command, select, exclude, full_refresh)

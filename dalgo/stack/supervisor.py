@@ -30,6 +30,7 @@ from dalgo.deployments.client import (
     prefect_auth_string,
 )
 from dalgo.deployments.platform import deploy_at_start
+from dalgo.sandbox import SANDBOX_OFF_WARNING
 from dalgo.settings import Settings
 from dalgo.stack.checks import (
     StartupError,
@@ -159,6 +160,8 @@ class LocalStack:
         """
         self.home.mkdir(parents=True, exist_ok=True)
         self.say(f"DALGO_HOME is {self.home}; the children log to {self.logs}/")
+        if self.settings.sandbox == "off":
+            self.say(f"WARNING: {SANDBOX_OFF_WARNING}")
         api_base = f"http://{connect_host(self.host)}:{self.api_port}"
         check_port_free(self.host, self.api_port, "the API")
         if self.settings.prefect_api_url:
