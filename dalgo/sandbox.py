@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dalgo.settings import Settings, get_settings
 
@@ -196,7 +197,9 @@ def sandbox_for(
     return Sandbox(org_dir, dict(env or {}), _unique(read_only), cwd, settings.sandbox)
 
 
-def warn_if_off(settings: Settings, logger: logging.Logger | None = None) -> None:
+def warn_if_off(
+    settings: Settings, logger: logging.Logger | logging.LoggerAdapter[Any] | None = None
+) -> None:
     """Log a warning when tenant code would run unsandboxed (called at every start)."""
     if settings.sandbox == "off":
         (logger or log).warning("%s", SANDBOX_OFF_WARNING)
