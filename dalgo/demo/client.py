@@ -51,8 +51,8 @@ class Api:
     ) -> httpx.Response:
         """Make one request; DemoError (with the API's `detail`) for an answer not in `expect`.
 
-        A GET that answers 503 (Prefect busy or restarting; on SQLite it can stall for a minute
-        under load) is tried again for up to `UNAVAILABLE_RETRY_S`.
+        A GET that answers 503 or does not answer in time (Prefect busy or restarting; on SQLite
+        it can stall for a minute or two under load) is tried again for up to `UNAVAILABLE_RETRY_S`.
         """
         deadline = time.monotonic() + UNAVAILABLE_RETRY_S
         while True:
@@ -62,6 +62,10 @@ class Api:
                 response = self.http.request(
                     method, path, json=json, params=params, timeout=timeout_s or DEFAULT_TIMEOUT_S
                 )
+            except httpx.TimeoutException as error:
+                if method != "GET" or time.monotonic() > deadline:
+                    raise DemoError(f"{method} {path} did not answer: {error}") from error
+                continue
             except httpx.HTTPError as error:
                 raise DemoError(f"{method} {path} did not answer: {error}") from error
             retry = method == "GET" and response.status_code == 503 and 503 not in expect

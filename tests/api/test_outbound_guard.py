@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 
 from dalgo.api.main import create_app
 from dalgo.blocks.warehouse import WarehouseBlock
-from dalgo.deployments import sources
 from dalgo.deployments.client import prefect_client
 from dalgo.flows.warehouse import warehouse_block_name
 from dalgo.settings import Settings
+from tests.api.source_support import make_sftp_source, stored_source
 from tests.api.test_warehouse import postgres_body
 from tests.conftest import OrgWithRoles
 from tests.fake_dns import fake_dns
@@ -243,48 +243,25 @@ def test_a_masked_source_secret_is_not_sent_to_a_new_host(
     org = make_org_with_roles()
     manager = org.headers["pipeline-manager"]
     password = f"sftp-{uuid.uuid4().hex}"
-    config: dict[str, Any] = {
-        "dataset_name": "people",
-        "format": "csv",
-        "url": "/data/people.csv",
-        "provider": {
-            "storage": "SFTP",
-            "user": "ngo",
-            "password": password,
-            "host": "127.0.0.1",
-            "port": "22",
-        },
-    }
-    created = client.post(
-        f"/api/v1/orgs/{org.slug}/sources",
-        json={"name": "Field data", "definition": "source-file", "config": config},
-        headers=manager,
-    )
-    assert created.status_code == 201, created.text
-    path = f"/api/v1/orgs/{org.slug}/sources/{created.json()['id']}"
-    masked = created.json()["config"]
+    created = make_sftp_source(client, org, password)
+    path = f"/api/v1/orgs/{org.slug}/sources/{created['id']}"
+    masked = created["config"]
 
     asking = "The password was set for 127.0.0.1; you changed where it goes, so send it again."
     for provider_changes in ({"host": "127.0.0.2"}, {"port": "2222"}, {"user": "other"}):
         moved = {**masked, "provider": {**masked["provider"], **provider_changes}}
         assert _detail(client.put(path, json={"config": moved}, headers=manager)) == asking, provider_changes
 
-    async def stored() -> tuple[dict[str, Any], dict[str, Any]]:
-        async with prefect_client(settings) as prefect:
-            block = await sources.load_source(prefect, org.slug, uuid.UUID(created.json()["id"]))
-            assert block is not None
-            return block.config, block.secrets.get_secret_value()
-
-    public, secrets = asyncio.run(stored())
+    public, secrets = stored_source(settings, org.slug, created["id"])
     assert public["provider"]["host"] == "127.0.0.1" and secrets == {"provider.password": password}
 
     renamed = client.put(path, json={"config": {**masked, "dataset_name": "folks"}}, headers=manager)
     assert renamed.status_code == 200, "a secret stays while its address does"
-    assert asyncio.run(stored())[1] == {"provider.password": password}
+    assert stored_source(settings, org.slug, created["id"])[1] == {"provider.password": password}
 
     left_out = {k: v for k, v in masked["provider"].items() if k != "password"} | {"host": "127.0.0.2"}
     dropped = client.put(path, json={"config": {**masked, "provider": left_out}}, headers=manager)
     assert dropped.status_code == 200, dropped.text
     assert dropped.json()["config"]["provider"].get("password") is None
-    public, secrets = asyncio.run(stored())
+    public, secrets = stored_source(settings, org.slug, created["id"])
     assert public["provider"]["host"] == "127.0.0.2" and secrets == {}, "a secret left out stays behind"

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from dalgo.deployments import sources
-from dalgo.deployments.client import prefect_client
 from dalgo.settings import Settings
+from tests.api.source_support import make_sftp_source, stored_source
 from tests.conftest import OrgWithRoles, ResponseRecorder, org_run_parameters_and_logs, wait_for_run
 
 
@@ -98,38 +96,15 @@ def test_secret_fields_are_masked_kept_and_never_answered(
     org = make_org_with_roles()
     manager = org.headers["pipeline-manager"]
     password = f"sftp-{uuid.uuid4().hex}"
-    config = {
-        "dataset_name": "people",
-        "format": "csv",
-        "url": "/data/people.csv",
-        "provider": {
-            "storage": "SFTP",
-            "user": "ngo",
-            "password": password,
-            "host": "127.0.0.1",
-            "port": "22",
-        },
-    }
-    created = client.post(
-        f"/api/v1/orgs/{org.slug}/sources",
-        json={"name": "Field data", "definition": "source-file", "config": config},
-        headers=manager,
-    )
-    assert created.status_code == 201, created.text
-    assert created.json()["config"]["provider"]["password"] == "********"
-    url = f"/api/v1/orgs/{org.slug}/sources/{created.json()['id']}"
-    kept = client.put(url, json={"config": created.json()["config"]}, headers=manager)
+    created = make_sftp_source(client, org, password)
+    assert created["config"]["provider"]["password"] == "********"
+    url = f"/api/v1/orgs/{org.slug}/sources/{created['id']}"
+    kept = client.put(url, json={"config": created["config"]}, headers=manager)
     assert kept.status_code == 200
     client.get(url, headers=org.headers["guest"])
     client.get(f"/api/v1/orgs/{org.slug}/sources", headers=org.headers["guest"])
 
-    async def stored_password() -> object:
-        async with prefect_client(settings) as prefect:
-            block = await sources.load_source(prefect, org.slug, uuid.UUID(created.json()["id"]))
-            assert block is not None
-            return block.secrets.get_secret_value()["provider.password"]
-
-    assert asyncio.run(stored_password()) == password
+    assert stored_source(settings, org.slug, created["id"])[1] == {"provider.password": password}
 
     check = client.post(f"{url}/check", headers=manager)
     checked = wait_for_run(client, org.slug, check.json()["flow_run_id"], org.headers["guest"], timeout_s=300)

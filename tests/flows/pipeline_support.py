@@ -145,6 +145,7 @@ class Worker:
             "DALGO_HOME": str(self.settings.resolved_home),
             "DALGO_DATABASE_URL": str(self.settings.database_url),
             "DALGO_WORK_POOL": self.pool,
+            "DALGO_ALLOW_PRIVATE_NETWORKS": str(self.settings.allow_private_networks).lower(),
         }
         command = [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", self.pool]
         with self.log.open("ab") as log:
