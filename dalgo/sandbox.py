@@ -87,6 +87,20 @@ class SandboxedCommand:
     env: dict[str, str]
     cwd: str | None = None
 
+    def run(self, timeout_s: float) -> subprocess.CompletedProcess[str]:
+        """Run the command to its end with no input, its output captured as text; raises
+        subprocess.TimeoutExpired after `timeout_s` and OSError when it cannot start."""
+        return subprocess.run(
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+
     def argv_with_env(self) -> list[str]:
         """The command prefixed with `env -i NAME=value ...`, for a caller that cannot pass an
         environment (PyAirbyte starts connectors itself). The values are visible in the process

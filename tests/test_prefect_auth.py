@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -107,15 +106,7 @@ def test_tenant_code_in_the_sandbox_cannot_call_prefect(
     box = Sandbox(org_dir, read_only=platform_python_install(), mode=settings.sandbox)
     script = TENANT_CALL + f"\nprint('file:', os.path.exists({json.dumps(str(home / AUTH_FILE))}))\n"
     command = box.command([sys.executable, "-c", script, f"{prefect_api_url}/block_documents/filter"])
-    done = subprocess.run(
-        command.argv,
-        env=command.env,
-        cwd=command.cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = command.run(60)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "credential: absent" in lines

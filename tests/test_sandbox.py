@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,15 +60,7 @@ def _probe(home: Path, mode: str) -> tuple[Sandbox, list[str]]:
     command = box.command(
         ["/bin/sh", "-c", PROBE, "probe", str(org_dir), str(home / "orgs" / "beta"), str(home)]
     )
-    done = subprocess.run(
-        command.argv,
-        env=command.env,
-        cwd=command.cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = command.run(60)
     assert done.returncode == 0, done.stderr
     return box, done.stdout.splitlines()
 

@@ -54,15 +54,7 @@ def _run_spec(executable: Path, venv: Path, name: str, timeout_s: float) -> dict
     with tempfile.TemporaryDirectory(prefix=".spec-", dir=venv.parent) as scratch:
         command = connector_sandbox(venv, Path(scratch), spec=True).command([str(executable), "spec"])
         try:
-            completed = subprocess.run(
-                command.argv,
-                env=command.env,
-                cwd=command.cwd,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
+            completed = command.run(timeout_s)
         except subprocess.TimeoutExpired as error:
             raise ConnectorSpecError(f"{name} spec did not finish within {timeout_s:.0f} s") from error
     errors: list[str] = []

@@ -124,16 +124,7 @@ def _git(args: list[str], cwd: Path, org_dir: Path, url: str = "", token: str | 
     sandbox = sandbox_for(org_dir, env=_environment(token), read_only=_readable(url, org_dir), cwd=cwd)
     command = sandbox.command(["git", *_ISOLATION, *_credential_options(url, token), *args])
     try:
-        done = subprocess.run(
-            command.argv,
-            cwd=command.cwd,
-            env=command.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-        )
+        done = command.run(GIT_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} did not finish within {GIT_TIMEOUT_S:g} seconds.") from None
     except OSError as exc:
