@@ -186,13 +186,21 @@ def _names(dotted_paths: list[str]) -> list[str]:
     return last if len(set(last)) == len(last) else dotted_paths
 
 
-def _masked(config: dict[str, Any], dotted: str) -> bool:
+_MISSING = object()
+
+
+def _at(config: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path of the config, or `_MISSING`."""
     value: Any = config
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
-            return False
+            return _MISSING
         value = value[part]
-    return bool(value == MASK)
+    return value
+
+
+def _masked(config: dict[str, Any], dotted: str) -> bool:
+    return bool(_at(config, dotted) == MASK)
 
 
 async def _reachable(config: dict[str, Any], settings: Settings) -> None:
@@ -207,12 +215,8 @@ async def _reachable(config: dict[str, Any], settings: Settings) -> None:
 
 
 def _masked_or_missing(config: dict[str, Any], dotted: str) -> bool:
-    value: Any = config
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return True
-        value = value[part]
-    return bool(value == MASK)
+    value = _at(config, dotted)
+    return value is _MISSING or bool(value == MASK)
 
 
 @router.delete("/{source_id}", status_code=status.HTTP_204_NO_CONTENT)
