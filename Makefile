@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help install test lint format uv bwrap clean demo
+.PHONY: help install test lint format uv bwrap chromium clean demo
 
 help:
 	@echo "make test    install everything and run lint, type checks and the test suite"
@@ -24,6 +24,17 @@ bwrap:
 			echo "bubblewrap (bwrap) is missing: install the 'bubblewrap' package, or tenant code will be refused"; \
 		fi; }
 
+# The browser tests (web dashboard, Prefect UI screenshots) drive Debian's Chromium.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get install -y -qq chromium >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null)) && \
+			echo "installed Debian's chromium for the browser tests"; \
+		else \
+			echo "chromium is missing: install Debian's 'chromium' package for the browser tests"; \
+		fi; }
+
 install: uv bwrap
 	$(UV) sync --frozen --compile-bytecode
 
@@ -36,7 +47,7 @@ format: install
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
-test: lint
+test: lint chromium
 	$(UV) run pytest
 
 demo: install
