@@ -19,11 +19,20 @@ def serve(
     api_port: Annotated[int, typer.Option(help="Port of the web API.")] = 8000,
     prefect_port: Annotated[int, typer.Option(help="Port of the Prefect server and UI.")] = 4200,
     host: Annotated[str, typer.Option(help="Address the web API listens on.")] = "127.0.0.1",
+    prefect_host: Annotated[
+        str, typer.Option(help="Address the Prefect server and UI listen on (see PREFECT_UI_URL).")
+    ] = "127.0.0.1",
 ) -> None:
-    """Run the local stack in the foreground (Prefect server, worker, API) until interrupted."""
+    """Run the local stack in the foreground (Prefect server, worker, API) until interrupted.
+
+    Its parts end with it, however it ends; a port already taken is named with the process holding it.
+    """
     from dalgo.stack import run_stack
 
-    raise typer.Exit(run_stack(get_settings(), api_port=api_port, prefect_port=prefect_port, host=host))
+    code = run_stack(
+        get_settings(), api_port=api_port, prefect_port=prefect_port, host=host, prefect_host=prefect_host
+    )
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
             "the platform sends; `dalgo serve` gives it to its children (docs/operations.md)."
         ),
     )
+    prefect_ui_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PREFECT_UI_URL", "DALGO_PREFECT_UI_URL"),
+        description=(
+            "The address operators open the Prefect UI at, when a proxy serves it (e.g. "
+            "https://prefect.example.org); the UI of `dalgo serve` then calls its API at <this>/api. "
+            "Unset: the address the Prefect server listens on."
+        ),
+    )
     prefect_timeout_s: float = Field(
         default=10.0, description="Upper bound on any one call from the API to Prefect."
     )

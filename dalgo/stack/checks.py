@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import signal
 import socket
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 import httpx
+import psutil
 
 from dalgo.deployments.client import auth_headers
 from dalgo.stack.children import Child, exit_text
@@ -43,13 +45,40 @@ def connect_host(host: str) -> str:
 
 
 def check_port_free(host: str, port: int, what: str) -> None:
-    """Fail at once, rather than after a slow start, when a port is taken."""
+    """Fail at once, rather than after a slow start, when a port is taken, saying by what."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         with socket.create_server((host or "0.0.0.0", port), family=family):  # noqa: S104
             pass
     except OSError as error:
-        raise StartupError(f"{what} cannot listen on {host}:{port}: {error.strerror}") from error
+        if error.errno != errno.EADDRINUSE:
+            raise StartupError(f"{what} cannot listen on {host}:{port}: {error.strerror}") from error
+        raise StartupError(f"{what} cannot listen on {host}:{port}: {port_holders(port)}") from error
+
+
+def port_holders(port: int) -> str:
+    """Which processes listen on a TCP port, in words (pid and command line)."""
+    pids = sorted(
+        {
+            conn.pid
+            for conn in psutil.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid
+        }
+    )
+    if not pids:
+        return f"port {port} is taken by a process this user cannot see"
+    return f"port {port} is taken by " + "; ".join(describe_process(pid) for pid in pids)
+
+
+def describe_process(pid: int) -> str:
+    """`process 1234 (its command line)`, or just the pid when the process is gone or hidden."""
+    try:
+        command = " ".join(" ".join(psutil.Process(pid).cmdline()).split())
+    except psutil.Error:
+        return f"process {pid}"
+    if len(command) > 200:
+        command = command[:197] + "..."
+    return f"process {pid} ({command})"
 
 
 @contextmanager

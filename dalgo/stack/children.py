@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -13,11 +14,13 @@ from pathlib import Path
 import psutil
 
 STOP_GRACE_S = 10.0
+GUARD = Path(__file__).with_name("guard.py")
 
 
 @dataclass
 class Child:
-    """One supervised child process, its command, environment and log file."""
+    """One supervised child process, its command, environment and log file; `process` is its
+    guard, whose process group the command shares."""
 
     name: str
     command: list[str]
@@ -29,7 +32,8 @@ class Child:
     known: dict[int, psutil.Process] = field(default_factory=dict)
 
     def start(self) -> None:
-        """Start the command in a new session, its output appended to the log file."""
+        """Start the command under its guard (`dalgo.stack.guard`, which ends the command and all
+        it started when this process dies) in a new session, its output appended to the log file."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.log_offset = log.tell()
@@ -37,7 +41,7 @@ class Child:
             log.write(header.encode())
             log.flush()
             self.process = subprocess.Popen(
-                self.command,
+                [sys.executable, "-P", str(GUARD), str(os.getpid()), *self.command],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,

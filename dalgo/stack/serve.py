@@ -18,13 +18,14 @@ def run_stack(
     api_port: int = 8000,
     prefect_port: int = 4200,
     host: str = "127.0.0.1",
+    prefect_host: str = "127.0.0.1",
 ) -> int:
     """Run the local stack in the foreground until SIGINT/SIGTERM or a child's death.
 
-    Returns 0 after a requested stop, 1 when a part failed to start or died.
+    Returns 0 after a requested stop, 1 when a part failed to start (a port taken, say) or died.
     """
     stop = threading.Event()
-    stack = LocalStack(settings, api_port, prefect_port, host, stop)
+    stack = LocalStack(settings, api_port, prefect_port, host, stop, prefect_host=prefect_host)
     with stop_on_signals(stop):
         try:
             try:

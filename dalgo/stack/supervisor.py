@@ -45,6 +45,8 @@ from dalgo.stack.checks import (
 from dalgo.stack.children import Child
 
 ENCRYPTION_KEY_ENV = "PREFECT_SERVER_ENCRYPTION_KEY"
+UI_API_URL_ENV = "PREFECT_UI_API_URL"
+UI_URL_ENV = "PREFECT_UI_URL"
 DATABASE_URL_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
 AUTH_FILE = "prefect-api-auth"
 AUTH_USER = "dalgo"
@@ -89,10 +91,10 @@ def local_auth_string(home: Path) -> tuple[str, bool]:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as DALGO_* variables, so children see exactly what the supervisor sees
-    (Prefect's URL and credential go to them under Prefect's own names)."""
+    (Prefect's URLs and credential go to them under Prefect's own names)."""
     env: dict[str, str] = {}
     for name, value in settings.model_dump().items():
-        if value is None or name in ("prefect_api_url", "prefect_api_auth_string"):
+        if value is None or name in ("prefect_api_url", "prefect_api_auth_string", "prefect_ui_url"):
             continue
         env[f"DALGO_{name.upper()}"] = str(value)
     env["DALGO_HOME"] = str(settings.resolved_home)
@@ -107,6 +109,8 @@ class StackAddresses:
     prefect_api: str
     prefect_credential: str = ""
     """Where Prefect's API credential is kept (a file's path or a variable's name), never the secret."""
+    prefect_ui_url: str = ""
+    """The Prefect UI's public address when one is configured (PREFECT_UI_URL)."""
 
     @property
     def api_docs(self) -> str:
@@ -114,7 +118,8 @@ class StackAddresses:
 
     @property
     def prefect_ui(self) -> str:
-        return self.prefect_api.removesuffix("/api")
+        """Where operators open the Prefect UI."""
+        return self.prefect_ui_url or self.prefect_api.removesuffix("/api")
 
     @property
     def prefect_sign_in(self) -> str:
@@ -135,11 +140,13 @@ class LocalStack:
         host: str = "127.0.0.1",
         stop_event: threading.Event | None = None,
         say: Callable[[str], None] | None = None,
+        prefect_host: str = "127.0.0.1",
     ) -> None:
         self.settings = settings
         self.api_port = api_port
         self.prefect_port = prefect_port
         self.host = host
+        self.prefect_host = prefect_host
         self.home = settings.resolved_home
         self.logs = self.home / "logs"
         self.stop_event = stop_event or threading.Event()
@@ -151,6 +158,9 @@ class LocalStack:
         self.prefect = str(Path(sys.executable).parent / "prefect")
         self.env = {**os.environ, **settings_env(settings)}
         self.env["PREFECT_HOME"] = str(self.home / "prefect")
+        self.prefect_ui_url = (settings.prefect_ui_url or "").rstrip("/")
+        if self.prefect_ui_url:
+            self.env[UI_URL_ENV] = self.prefect_ui_url
 
     def start(self) -> StackAddresses:
         """Start every part and wait until each answers; then apply the maintenance deployments.
@@ -181,7 +191,7 @@ class LocalStack:
         self.wait(online, "waiting for the worker", WORKER_START_TIMEOUT_S, worker)
         self.wait(answers(f"{api_base}/api/v1/health"), "waiting for the API", API_START_TIMEOUT_S, api)
         self.say(deploy_at_start(self.settings, api_url))
-        return StackAddresses(api_base, api_url, self.credential_place)
+        return StackAddresses(api_base, api_url, self.credential_place, self.prefect_ui_url)
 
     def use_auth_string(self, auth_string: str | None, place: str) -> None:
         """Hold Prefect's API credential for the worker, the API, their flow runs and the calls
@@ -260,8 +270,10 @@ class LocalStack:
     def start_server(self, port: int) -> str:
         """Start the Prefect server (SQLite under DALGO_HOME unless a database URL is set), with
         Prefect's basic auth: PREFECT_SERVER_API_AUTH_STRING from the environment, else the
-        credential kept in DALGO_HOME/prefect-api-auth (made on first start)."""
-        check_port_free("127.0.0.1", port, "the Prefect server")
+        credential kept in DALGO_HOME/prefect-api-auth (made on first start). Its UI calls the
+        API where the server really listens, or at PREFECT_UI_URL/api when that is set."""
+        host = self.prefect_host
+        check_port_free(host, port, "the Prefect server")
         self.server_auth_string()
         env = dict(self.env)
         assert self.auth_string is not None
@@ -282,10 +294,16 @@ class LocalStack:
             db_path = self.home / "prefect" / "prefect.db"
             env[DATABASE_URL_ENV] = f"sqlite+aiosqlite:///{db_path}"
             database = f"SQLite at {db_path} (demo only)"
-        self.say(f"Starting the Prefect server on port {port}, database {database} ...")
-        command = [self.prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        api_url = f"http://{connect_host(host)}:{port}/api"
+        if connect_host(host) != host and not self.prefect_ui_url:
+            self.say(
+                f"The Prefect server listens on every address, but its UI calls {api_url}: "
+                f"set {UI_URL_ENV} to the address browsers open it at."
+            )
+        env.update(prefect_ui_env(host, port, self.prefect_ui_url or api_url.removesuffix("/api")))
+        self.say(f"Starting the Prefect server on {host}:{port}, database {database} ...")
+        command = [self.prefect, "server", "start", "--host", host, "--port", str(port)]
         server = self.spawn("server", command, env)
-        api_url = f"http://127.0.0.1:{port}/api"
         health = answers_200(f"{api_url}/health")
         self.wait(health, "waiting for the Prefect server", SERVER_START_TIMEOUT_S, server)
         return api_url
@@ -327,3 +345,15 @@ class LocalStack:
         env = {**self.env, "PREFECT_API_URL": api_url}
         command = [sys.executable, "-m", "uvicorn", API_APP, "--factory"]
         return self.spawn("api", [*command, "--host", self.host, "--port", str(self.api_port)], env)
+
+
+def prefect_ui_env(host: str, port: int, ui_url: str) -> dict[str, str]:
+    """The variables that make a Prefect server's UI call its API at `ui_url`/api (the UI reads
+    that address from /ui-settings, and would otherwise say 127.0.0.1:4200): an operator's own
+    PREFECT_UI_API_URL is kept."""
+    return {
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        UI_URL_ENV: ui_url,
+        UI_API_URL_ENV: os.environ.get(UI_API_URL_ENV) or f"{ui_url}/api",
+    }
