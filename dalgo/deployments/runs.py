@@ -32,10 +32,11 @@ from prefect.client.schemas.filters import (
     TaskRunFilterFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun, State, StateType
-from prefect.client.schemas.sorting import FlowRunSort, LogSort
+from prefect.client.schemas.sorting import LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 
+from dalgo.flow_run_pages import newest_first_page
 from dalgo.flows.locks import AWAITING_SLOT, WAITING_FOR_LOCK
 from dalgo.flows.results import RESULT_ARTIFACT_TYPE
 from dalgo.naming import KIND_TAG_PREFIX, TRIGGERED_BY_TAG_PREFIX, org_deletion_tag, org_tag, tag_value
@@ -176,14 +177,15 @@ def _org_run_filter(org: str, filters: RunFilters) -> FlowRunFilter:
 async def list_runs(
     client: PrefectClient, org: str, filters: RunFilters, limit: int, offset: int
 ) -> tuple[list[RunSummary], int]:
-    """The org's top-level runs, newest first, and how many match in all."""
+    """The org's top-level runs, newest first (by start time, or expected start for a run not yet
+    started, then id: stable across pages), and how many match in all. The count is asked of
+    Prefect only when the page does not already show the end of the list."""
     run_filter = _org_run_filter(org, filters)
-    runs = await client.read_flow_runs(
-        flow_run_filter=run_filter, sort=FlowRunSort.ID_DESC, limit=limit, offset=offset
-    )
-    total = await client.count_flow_runs(flow_run_filter=run_filter)
-    runs.sort(key=lambda r: r.created or datetime.min, reverse=True)
-    return [summarize(r) for r in runs], total
+    page = await newest_first_page(client, run_filter, limit, offset)
+    total = page.total
+    if total is None:
+        total = await client.count_flow_runs(flow_run_filter=run_filter)
+    return [summarize(r) for r in page.runs], total
 
 
 async def get_org_run(client: PrefectClient, org: str, run_id: uuid.UUID) -> FlowRun | None:
