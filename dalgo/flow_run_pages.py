@@ -97,17 +97,19 @@ async def _read(
     return await client.read_flow_runs(flow_run_filter=run_filter, sort=sort, limit=limit, offset=offset)
 
 
-async def _all_by_id(client: PrefectClient, run_filter: FlowRunFilter) -> list[FlowRun]:
+async def _all_by_id(
+    client: PrefectClient, run_filter: FlowRunFilter, page_size: int = PREFECT_MAX_LIMIT
+) -> list[FlowRun]:
     """Every run the filter matches, in pages ordered by id (a total order, so no run is missed
     while the set stays put); meant for small sets such as the runs tied at one instant."""
     found: dict[uuid.UUID, FlowRun] = {}
     offset = 0
     while True:
-        page = await _read(client, run_filter, FlowRunSort.ID_DESC, PREFECT_MAX_LIMIT, offset)
+        page = await _read(client, run_filter, FlowRunSort.ID_DESC, page_size, offset)
         found.update((run.id, run) for run in page)
-        if len(page) < PREFECT_MAX_LIMIT:
+        if len(page) < page_size:
             return list(found.values())
-        offset += PREFECT_MAX_LIMIT
+        offset += page_size
 
 
 async def _tied_group(
@@ -190,20 +192,22 @@ async def newest_first_page(
     return RunPage(runs[:limit], total)
 
 
-async def all_runs(client: PrefectClient, run_filter: FlowRunFilter, time: TimeField) -> list[FlowRun]:
-    """Every run the filter matches, newest first by `time`, read by time ranges: each read asks
-    for runs strictly older than the last instant already read whole. With `time="end"`, the filter
-    must leave out runs that have not ended (an `end_time` bound does)."""
+async def all_runs(
+    client: PrefectClient, run_filter: FlowRunFilter, time: TimeField, page_size: int = PREFECT_MAX_LIMIT
+) -> list[FlowRun]:
+    """Every run the filter matches, newest first by `time`, read `page_size` at a time by time
+    ranges: each read asks for runs strictly older than the last instant already read whole. With
+    `time="end"`, the filter must leave out runs that have not ended (an `end_time` bound does)."""
     order = ORDERS[time]
     found: dict[uuid.UUID, FlowRun] = {}
     older_than: datetime | None = None
     while True:
         ranged = _within(run_filter, order, older_than - TICK if older_than else None, None)
-        page = await _read(client, ranged, order.sort, PREFECT_MAX_LIMIT, 0)
+        page = await _read(client, ranged, order.sort, page_size, 0)
         found.update((run.id, run) for run in page)
         last = order.key(page[-1]) if page else None
-        if len(page) < PREFECT_MAX_LIMIT or last is None:
+        if len(page) < page_size or last is None:
             return newest_first(list(found.values()), time)
-        tied = await _all_by_id(client, _within(run_filter, order, last, last))
+        tied = await _all_by_id(client, _within(run_filter, order, last, last), page_size)
         found.update((run.id, run) for run in tied)
         older_than = last

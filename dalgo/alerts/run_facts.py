@@ -26,16 +26,16 @@ from prefect.client.schemas.filters import (
     TaskRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.client.schemas.sorting import FlowRunSort, LogSort
+from prefect.client.schemas.sorting import LogSort
 from prefect.exceptions import ObjectNotFound
 
+from dalgo.flow_run_pages import all_runs, newest_first
 from dalgo.naming import kind_tag, org_tag
 
 ALERT_KINDS = ("pipeline", "sync", "dbt", "git")
 """Runs of these kinds are alerted on when they fail; checks, discovers and maintenance are not."""
 
 FAILED_TYPES = [StateType.FAILED, StateType.CRASHED]
-PAGE = 200
 MAX_ERROR_LINES = 12
 MAX_LINE = 300
 ERROR_LEVEL = 40
@@ -52,24 +52,14 @@ async def failed_runs(client: PrefectClient, since: datetime, only_orgs: list[st
     found: dict[uuid.UUID, FlowRun] = {}
     tag_sets: list[list[str] | None] = [[org_tag(o)] for o in only_orgs] if only_orgs is not None else [None]
     for tags in tag_sets:
-        offset = 0
-        while True:
-            page = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    tags=FlowRunFilterTags(any_=[kind_tag(k) for k in ALERT_KINDS], all_=tags),
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=FAILED_TYPES)),
-                    end_time=FlowRunFilterEndTime(after_=since),
-                    parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),
-                ),
-                sort=FlowRunSort.END_TIME_DESC,
-                limit=PAGE,
-                offset=offset,
-            )
-            found.update((run.id, run) for run in page)
-            if len(page) < PAGE:
-                break
-            offset += PAGE
-    return list(found.values())
+        run_filter = FlowRunFilter(
+            tags=FlowRunFilterTags(any_=[kind_tag(k) for k in ALERT_KINDS], all_=tags),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=FAILED_TYPES)),
+            end_time=FlowRunFilterEndTime(after_=since),
+            parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),
+        )
+        found.update((run.id, run) for run in await all_runs(client, run_filter, "end"))
+    return newest_first(list(found.values()), "end")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ a month ahead (so no worker takes them), read page by page through the web API."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,11 +12,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Scheduled
 
 from dalgo.deployments.client import prefect_client
 from dalgo.deployments.operations import CHECK_WAREHOUSE, ensure_operation_deployment
+from dalgo.flow_run_pages import all_runs
 from dalgo.naming import kind_tag, org_tag
 from dalgo.settings import Settings
 from tests.conftest import OrgWithRoles
@@ -56,11 +59,12 @@ class ScheduledRuns:
     def delete_all(self) -> None:
         async def delete() -> None:
             async with prefect_client(self.settings) as prefect:
-                for run_id in self.made:
-                    try:
+
+                async def delete_one(run_id: uuid.UUID) -> None:
+                    with contextlib.suppress(ObjectNotFound):
                         await prefect.delete_flow_run(run_id)
-                    except ObjectNotFound:
-                        pass
+
+                await asyncio.gather(*(delete_one(run_id) for run_id in self.made))
 
         asyncio.run(delete())
 
@@ -139,3 +143,24 @@ def test_runs_due_at_the_same_instant_are_paged_by_id(
         assert counts == {20}
     tail = client.get(f"/api/v1/orgs/{org.slug}/runs?offset=9&limit=200", headers=org.headers["guest"]).json()
     assert [run["id"] for run in tail["data"]] == expected[9:] and tail["count"] == 20
+
+
+def test_every_run_is_read_page_after_page(
+    settings: Settings, scheduled_runs: ScheduledRuns, make_org_with_roles: Callable[[], OrgWithRoles]
+) -> None:
+    """26 runs read 8 at a time, with seven due at the instant where a read ends (their group is
+    longer than a read) and two more tied further on: reading every run of a filter (as the alert
+    and long-run maintenance do) finds each once, newest first."""
+    org = make_org_with_roles()
+    base = datetime.now(UTC) + MONTH_AHEAD
+    times = [base + timedelta(hours=1, seconds=i) for i in range(5)] + [base + timedelta(minutes=40)] * 9
+    times += [base + timedelta(minutes=i) for i in range(10)] + [base] * 2
+    ids = scheduled_runs.make(org.slug, times)
+    expected = [run_id for _, run_id in sorted(zip(times, ids, strict=True), reverse=True)]
+
+    async def read_all() -> list[uuid.UUID]:
+        async with prefect_client(settings) as prefect:
+            run_filter = FlowRunFilter(tags=FlowRunFilterTags(all_=[org_tag(org.slug)]))
+            return [run.id for run in await all_runs(prefect, run_filter, "start", page_size=8)]
+
+    assert asyncio.run(read_all()) == expected

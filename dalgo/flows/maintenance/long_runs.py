@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from dalgo.alerts.recipients import platform_admins
 from dalgo.db.columns import utcnow
 from dalgo.db.models import Org
 from dalgo.db.notification_models import PLATFORM_KINDS
+from dalgo.flow_run_pages import all_runs
 from dalgo.flows.maintenance._common import api_database, plural
 from dalgo.flows.maintenance.notify import send_pending_mails
 from dalgo.flows.results import record_result
@@ -32,33 +34,24 @@ from dalgo.naming import KIND_TAG_PREFIX, ORG_TAG_PREFIX, org_tag, tag_value
 from dalgo.settings import Settings, get_settings
 
 LONG_RUN_KIND = PLATFORM_KINDS[0]
-PAGE = 200
 
 
 async def long_runs(
     client: PrefectClient, started_before: datetime, only_orgs: list[str] | None
 ) -> list[FlowRun]:
-    """Top-level runs still running that started before `started_before`."""
-    found: list[FlowRun] = []
+    """Top-level runs still running that started before `started_before`, read by start-time
+    ranges so that a run ending meanwhile does not hide another."""
+    found: dict[uuid.UUID, FlowRun] = {}
     tag_sets: list[list[str] | None] = [[org_tag(o)] for o in only_orgs] if only_orgs is not None else [None]
     for tags in tag_sets:
-        offset = 0
-        while True:
-            page = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    tags=FlowRunFilterTags(all_=tags) if tags else None,
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
-                    start_time=FlowRunFilterStartTime(before_=started_before),
-                    parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),
-                ),
-                limit=PAGE,
-                offset=offset,
-            )
-            found.extend(page)
-            if len(page) < PAGE:
-                break
-            offset += PAGE
-    return found
+        run_filter = FlowRunFilter(
+            tags=FlowRunFilterTags(all_=tags) if tags else None,
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING])),
+            start_time=FlowRunFilterStartTime(before_=started_before),
+            parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),
+        )
+        found.update((run.id, run) for run in await all_runs(client, run_filter, "start"))
+    return list(found.values())
 
 
 def long_run_message(settings: Settings, run: FlowRun, org: Org | None, hours: float) -> Message:
