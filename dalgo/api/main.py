@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,6 +34,7 @@ from dalgo.api.routes import (
     sources,
     warehouse,
 )
+from dalgo.api.web import mount_dashboard
 from dalgo.db.engine import make_engine, migrate
 from dalgo.deployments.client import PrefectUnavailableError
 from dalgo.ingestion.airbyte_server import AirbyteServerError
@@ -75,6 +77,11 @@ def api_router() -> APIRouter:
     return router
 
 
+def _operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI operation id: its handler's name."""
+    return route.name
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The web API. Migrations are applied and roles seeded when it starts."""
     settings = settings or get_settings()
@@ -91,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="A Prefect-first, multi-tenant data platform for NGOs.",
         version="0.1.0",
         lifespan=lifespan,
+        # Operation ids are the handlers' names (unique across the API), so the dashboard's
+        # generated client reads `listRuns`, not `listRunsApiV1OrgsOrgRunsGet`.
+        generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
     warn_if_off(settings, log)
@@ -125,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content={"detail": "The orchestration service (Prefect) did not answer; try again shortly."},
         )
 
+    mount_dashboard(app)
     return app
 
 
