@@ -13,6 +13,8 @@ import psutil
 from bench.report import Report
 from bench.stack import Databases, RunningStack
 
+FLOW_RUN_ID_ENV = "PREFECT__FLOW_RUN_ID"
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_PROJECT = REPO / "examples" / "dbt_project"
 
@@ -38,13 +40,14 @@ class Context:
 @dataclass
 class MemorySampler:
     """Samples the stack's resident memory every `interval_s` on a thread: the peak of the whole
-    stack, and the peak of one flow-run process (a direct child of the worker, without the
-    connector or dbt processes it starts)."""
+    stack, and the peak of one flow-run process (without the connector or dbt processes it
+    starts)."""
 
     stack: RunningStack
     interval_s: float = 0.5
     peak_stack: int = 0
     peak_flow_run: int = 0
+    _run_processes: dict[int, bool] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -60,18 +63,27 @@ class MemorySampler:
 
     def sample(self) -> None:
         self.peak_stack = max(self.peak_stack, self.stack.rss_bytes())
-        for child in self.stack.stack.children:
-            if child.name != "worker" or child.process is None:
+        for proc in self.stack.processes():
+            if not self._is_run_process(proc):
                 continue
             try:
-                runs = psutil.Process(child.process.pid).children(recursive=False)
+                self.peak_flow_run = max(self.peak_flow_run, int(proc.memory_info().rss))
             except psutil.Error:
                 continue
-            for proc in runs:
-                try:
-                    self.peak_flow_run = max(self.peak_flow_run, int(proc.memory_info().rss))
-                except psutil.Error:
-                    continue
+
+    def _is_run_process(self, proc: psutil.Process) -> bool:
+        """Whether the process is the top process of a flow run (it has the run's id in its
+        environment, and its parent, the worker, has not)."""
+        if proc.pid not in self._run_processes:
+            try:
+                parent = proc.parent()
+                mine = bool(proc.environ().get(FLOW_RUN_ID_ENV))
+                self._run_processes[proc.pid] = mine and not (
+                    parent is not None and parent.environ().get(FLOW_RUN_ID_ENV)
+                )
+            except psutil.Error:
+                return False
+        return self._run_processes[proc.pid]
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -4,7 +4,7 @@ runs (by default 20 orgs x 250).
 
 The runs are made cheaply, straight through Prefect's API, tagged as the API tags an org's
 pipeline runs (`org:<slug>`, `kind:pipeline`, `pipeline:<id>`, and `triggered-by:<email>` for
-half), each taken to Running then Completed (so it has start and end times) with a few log lines.
+half), each made Running, then Completed in bulk (so it has start and end times) with a few log lines.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from dalgo.naming import kind_tag, org_tag, triggered_by_tag
 
 CLIENTS = 20
 LOGS_PER_RUN = 3
-CREATE_CONCURRENCY = 8
+CREATE_CONCURRENCY = 16
+BULK_LIMIT = 50
 KINDS = ("list", "detail", "logs")
 PAGE = 50
 
@@ -59,11 +60,19 @@ async def _make_run(http: httpx.AsyncClient, flow_id: str, org: str, pipeline: s
     }
     made = await http.post("/flow_runs/", json=body)
     made.raise_for_status()
-    run_id = str(made.json()["id"])
+    return str(made.json()["id"])
+
+
+async def _complete_runs(http: httpx.AsyncClient, org: str) -> None:
+    """Take the org's running runs to Completed, a page at a time (Prefect's bulk state change)."""
     done = {"type": "COMPLETED", "name": "Completed", "message": "All 2 steps completed."}
-    finished = await http.post(f"/flow_runs/{run_id}/set_state", json={"state": done, "force": True})
-    finished.raise_for_status()
-    return run_id
+    runs = {"tags": {"all_": [org_tag(org)]}, "state": {"type": {"any_": ["RUNNING"]}}}
+    while True:
+        body = {"flow_runs": runs, "state": done, "force": True, "limit": BULK_LIMIT}
+        response = await http.post("/flow_runs/bulk_set_state", json=body)
+        response.raise_for_status()
+        if len(response.json().get("results") or []) < BULK_LIMIT:
+            return
 
 
 async def make_runs(stack: RunningStack, runs: Runs, wanted: dict[str, int]) -> None:
@@ -89,6 +98,8 @@ async def make_runs(stack: RunningStack, runs: Runs, wanted: dict[str, int]) -> 
                     say(f"  {len(made)}/{len(jobs)} runs made")
 
         await asyncio.gather(*(one(*job) for job in jobs))
+        for org in wanted:
+            await _complete_runs(http, org)
         logs: list[dict[str, Any]] = []
         now = datetime.now(UTC).isoformat()
         for org, run_id in made:
