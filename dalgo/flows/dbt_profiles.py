@@ -85,6 +85,20 @@ def _local_packages(project_dir: Path) -> Iterator[tuple[str, Any]]:
                 yield name, package["local"]
 
 
+def listed_packages(project_dir: Path) -> int:
+    """How many packages packages.yml and dependencies.yml list (ProjectError when one cannot be read)."""
+    count = 0
+    for name in PACKAGE_FILES:
+        text = read_project_file(project_dir / name)
+        try:
+            listed = yaml.safe_load(text) if text is not None else None
+        except yaml.YAMLError as exc:
+            raise ProjectError(f"{name} cannot be read: {exc}") from None
+        packages = listed.get("packages") if isinstance(listed, dict) else None
+        count += len(packages) if isinstance(packages, list) else 0
+    return count
+
+
 def check_local_packages(project_dir: Path, repo_dir: Path) -> None:
     """ProjectError when a `local:` package of packages.yml or dependencies.yml lies outside the
     repository's checkout (after following symlinks), or is not a plain path."""

@@ -204,3 +204,35 @@ def pull(repo: Path, workspace: DbtWorkspaceBlock, log: Callable[[str], None], o
         raise GitError(f"git failed in the workspace's folder: {_fatal_line(failed.stderr)}") from None
     log(f"Checked out {commit[:12]} ({subject})")
     return Checkout(url=url, branch=branch, commit=commit, subject=subject)
+
+
+def _listed_tip(listing: str, branch: str | None) -> str | None:
+    """The commit `git ls-remote` lists for the branch (its `refs/heads/` ref first), or for HEAD."""
+    refs: dict[str, str] = {}
+    for line in listing.splitlines():
+        commit, _, ref = line.strip().partition("\t")
+        if commit and ref:
+            refs[ref] = commit
+    if branch is None:
+        return refs.get("HEAD")
+    if f"refs/heads/{branch}" in refs:
+        return refs[f"refs/heads/{branch}"]
+    return next(iter(refs.values())) if len(refs) == 1 else None
+
+
+def unchanged_checkout(repo: Path, workspace: DbtWorkspaceBlock, org_dir: Path) -> str | None:
+    """The commit `repo` holds when a pull would change nothing: it is a checkout of the workspace's
+    repository and branch, its tracked files are as committed, and the branch's tip (asked of the
+    repository with `git ls-remote`, no fetch) is that commit. None whenever a pull is needed or
+    this cannot be told (the remote does not answer): the pull then runs and says why."""
+    if not is_checked_out(repo, workspace, org_dir):
+        return None
+    url, branch, token = workspace.git_url, workspace.branch, workspace.token()
+    try:
+        head = _git(["rev-parse", "HEAD"], repo, org_dir).strip()
+        if _git(["status", "--porcelain", "--untracked-files=no"], repo, org_dir).strip():
+            return None
+        listing = _git(["ls-remote", "--quiet", url, branch or "HEAD"], repo, org_dir, url, token)
+    except (_GitCommandError, GitError):
+        return None
+    return head if head and _listed_tip(listing, branch) == head else None

@@ -4,7 +4,13 @@ subflow that holds the lock of its resource for exactly as long as it runs.
 Before a step starts, the pipeline waits (visibly, in `WaitingForLock`) until its resource is free,
 up to a configurable time. The run holds one of its org's run slots throughout. Failure policy:
 stop at the first failed step, or with `continue_on_sync_failure` go on past failed syncs so the
-dbt steps still run; the run ends failed if any step failed.
+dbt steps still run; the run ends failed if any step failed. A `git-pull` or `deps` step that would
+change nothing (the branch's tip already checked out, the packages files those of the last
+successful `dbt deps`) is skipped, and the run's log says why.
+
+The steps' flows (PyAirbyte for syncs, the dbt workspace and warehouse blocks) are imported when a
+step first needs them, not when the flow-run process loads this module: the run is Running sooner,
+and a pipeline without a sync never loads the sync's libraries.
 """
 
 from __future__ import annotations
@@ -19,8 +25,7 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run as current_run
 from prefect.states import Cancelled, Completed, Failed
 
-from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
-from dalgo.flows.ingest import sync_connection
+from dalgo.flows.dbt_commands import COMMANDS, COMPLETED_WITH_WARNINGS
 from dalgo.flows.locks import (
     WORKSPACE_RESOURCE,
     LockWaitTimeoutError,
@@ -31,8 +36,6 @@ from dalgo.flows.locks import (
     wait_until_free,
 )
 from dalgo.flows.results import record_result
-from dalgo.flows.transform import COMMANDS, COMPLETED_WITH_WARNINGS, dbt_operation, needs_git_pull
-from dalgo.flows.transform import workspace_block_name as dbt_workspace_block_name
 from dalgo.naming import kind_tag, org_object_name, org_tag
 from dalgo.settings import get_settings
 
@@ -127,8 +130,11 @@ def _run_name() -> str:
 
 
 async def _git_backed(org: str) -> bool:
+    from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
+    from dalgo.flows.transform import needs_git_pull, workspace_block_name
+
     try:
-        workspace: DbtWorkspaceBlock = await DbtWorkspaceBlock.aload(dbt_workspace_block_name(org))
+        workspace: DbtWorkspaceBlock = await DbtWorkspaceBlock.aload(workspace_block_name(org))
     except ValueError:
         return False
     return needs_git_pull(workspace)
@@ -156,6 +162,9 @@ async def plan_steps(org: str, steps: list[Step]) -> list[Step]:
 
 def _subflow(org: str, pipeline_id: str, index: int, step: Step) -> tuple[Flow[..., Any], dict[str, Any]]:
     """The step's flow, with its retries, name and tags, and the parameters to call it with."""
+    from dalgo.flows.ingest import sync_connection
+    from dalgo.flows.transform import dbt_operation
+
     settings = get_settings()
     tags = [org_tag(org), f"pipeline:{pipeline_id}", pipeline_run_tag(str(current_run.id))]
     name = org_object_name(org, f"step{index}", step.label)
@@ -202,6 +211,13 @@ async def _run_step(org: str, pipeline_id: str, index: int, step: Step, wait_s: 
     except LockWaitTimeoutError as exc:
         logger.error("Step %d (%s) did not start: %s", index, step.label, exc)
         return StepOutcome(step.label, step.type, "failed", None, str(exc))
+    if isinstance(step, DbtStep):
+        from dalgo.flows.transform import unneeded_because
+
+        reason = await unneeded_because(org, step.command)
+        if reason is not None:
+            logger.info("Step %d (%s) skipped: %s.", index, step.label, reason)
+            return StepOutcome(step.label, step.type, "skipped", None, f"Skipped: {reason}.")
     logger.info("Step %d: %s", index, step.label)
     subflow, arguments = _subflow(org, pipeline_id, index, step)
     state = await cast(Awaitable[State[Any]], subflow(**arguments, return_state=True))

@@ -10,7 +10,11 @@ carry no secret. Every git and dbt command runs in the org's sandbox (`dalgo.san
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio
+import yaml  # type: ignore[import-untyped]
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.runtime import flow_run
@@ -26,7 +31,16 @@ from prefect.states import Completed, Failed
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.flows import git
-from dalgo.flows.dbt_profiles import ProjectError, check_local_packages, private_profiles_dir, profile_name
+from dalgo.flows.dbt_commands import COMMANDS, COMPLETED_WITH_WARNINGS
+from dalgo.flows.dbt_profiles import (
+    PACKAGE_FILES,
+    ProjectError,
+    check_local_packages,
+    listed_packages,
+    private_profiles_dir,
+    profile_name,
+    read_project_file,
+)
 from dalgo.flows.dbt_runner import DbtInvocation, DbtOutcome, run_dbt
 from dalgo.flows.locks import WORKSPACE_RESOURCE, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
@@ -35,15 +49,17 @@ from dalgo.naming import org_object_name
 from dalgo.sandbox import SandboxUnavailableError, warn_if_off
 from dalgo.settings import Settings, get_settings
 
-COMMANDS: Final = ("git-pull", "deps", "clean", "run", "test", "seed", "build", "docs-generate")
 SELECTABLE: Final = ("run", "test", "seed", "build", "docs-generate")
 FULL_REFRESHABLE: Final = ("run", "seed", "build")
 NEEDS_WAREHOUSE: Final = ("run", "test", "seed", "build", "docs-generate")
-COMPLETED_WITH_WARNINGS = "CompletedWithWarnings"
-"""The name of the Completed state a run ends in when dbt tests fail (see dalgo.deployments.runs)."""
 DOCS_FILE = "static_index.html"
 LOCK_LEASE_S = 120.0
 WORKSPACE_BLOCK_SUFFIX = "dbt-workspace"
+DEPS_RECORD = "deps-installed.json"
+"""The file in the workspace's folder that says what the last successful `dbt deps` installed."""
+DEFAULT_INSTALL_PATH = "dbt_packages"
+SKIPPABLE: Final = ("git-pull", "deps")
+"""The commands a pipeline skips when they would change nothing (see `unneeded_because`)."""
 MAX_SELECTOR_LENGTH = 1000
 _SELECTOR_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:+*@/=-")
 
@@ -88,6 +104,10 @@ class WorkspaceFolders:
         return self.root / "logs"
 
     @property
+    def deps_record(self) -> Path:
+        return self.root / DEPS_RECORD
+
+    @property
     def docs(self) -> Path:
         """The generated documentation, one self-contained page."""
         return self.target / DOCS_FILE
@@ -125,6 +145,103 @@ class WorkspaceFolders:
 def workspace_folders(org: str, settings: Settings | None = None) -> WorkspaceFolders:
     """Where the org's dbt workspace keeps its files."""
     return WorkspaceFolders((settings or get_settings()).org_home(org) / "dbt")
+
+
+def packages_fingerprint(project: Path) -> str:
+    """A digest of the project's packages.yml and dependencies.yml (what `dbt deps` installs from)."""
+    digest = hashlib.sha256()
+    for name in PACKAGE_FILES:
+        text = read_project_file(project / name)
+        digest.update(f"{name}\0{'-' if text is None else text}\0".encode())
+    return digest.hexdigest()
+
+
+def _deps_state(folders: WorkspaceFolders, project: Path) -> dict[str, str]:
+    where = str(project.relative_to(folders.repo.resolve()))
+    return {"project": where, "packages": packages_fingerprint(project)}
+
+
+def record_deps(folders: WorkspaceFolders, project: Path) -> None:
+    """Remember what a successful `dbt deps` installed from. The file is written anew and renamed
+    into place, so a link left at its name is replaced, never followed."""
+    descriptor, temporary = tempfile.mkstemp(prefix=".deps-", dir=folders.root)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(_deps_state(folders, project), file)
+    Path(temporary).replace(folders.deps_record)
+
+
+def _packages_installed(folders: WorkspaceFolders, project: Path) -> bool:
+    """Whether the packages the project lists are in its install folder (dbt clean may remove it)."""
+    if not listed_packages(project):
+        return True
+    text = read_project_file(project / "dbt_project.yml") or ""
+    try:
+        settings = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    place = settings.get("packages-install-path") if isinstance(settings, dict) else None
+    place = DEFAULT_INSTALL_PATH if place is None else place
+    if not isinstance(place, str) or "{" in place:
+        return False
+    folder = project / place
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    return folder.resolve().is_relative_to(folders.org_dir.resolve()) and any(folder.iterdir())
+
+
+def deps_unchanged(folders: WorkspaceFolders, workspace: DbtWorkspaceBlock) -> bool:
+    """Whether `dbt deps` would change nothing: the last successful one on this worker installed
+    from the same packages.yml and dependencies.yml, and the packages are still installed."""
+    project = folders.project(workspace)
+    try:
+        text = read_project_file(folders.deps_record)
+        recorded = json.loads(text) if text else None
+    except ValueError:  # a link at the record's name (ProjectError) or not JSON
+        return False
+    return recorded == _deps_state(folders, project) and _packages_installed(folders, project)
+
+
+def _unneeded_because(command: str, workspace: DbtWorkspaceBlock, folders: WorkspaceFolders) -> str | None:
+    try:
+        folders.confine()
+        if command == "git-pull":
+            commit = git.unchanged_checkout(folders.repo, workspace, folders.org_dir)
+            if commit is None:
+                return None
+            branch = f"branch {workspace.branch}" if workspace.branch else "the default branch"
+            return (
+                f"the tip of {branch} of {workspace.git_url} is still {commit[:12]}, "
+                "which this worker checked out last"
+            )
+        checked_out = git.is_checked_out(folders.repo, workspace, folders.org_dir)
+        if checked_out and deps_unchanged(folders, workspace):
+            return (
+                "packages.yml and dependencies.yml are as they were at the last successful dbt deps "
+                "on this worker, and the packages are still installed"
+            )
+    except (ProjectError, SandboxUnavailableError, OSError):
+        return None
+    return None
+
+
+async def unneeded_because(org: str, command: str) -> str | None:
+    """Why a pipeline's `git-pull` or `deps` step need not run now, as a phrase, or None when it
+    must: `git-pull` when the branch's tip is the commit this worker's checkout holds (and its files
+    are as committed), `deps` when the packages files are those of the last successful `dbt deps`
+    here and the packages are still installed. Anything unclear (no checkout, the remote not
+    answering, an unreadable file) means the step runs."""
+    if command not in SKIPPABLE:
+        return None
+    workspace = await _load_workspace(org)
+    settings = get_settings()
+    if workspace is None or not needs_git_pull(workspace):
+        return None
+    if git.local_repository_problem(workspace.git_url, org, settings) is not None:
+        return None
+    reason: str | None = await anyio.to_thread.run_sync(
+        _unneeded_because, command, workspace, workspace_folders(org, settings)
+    )
+    return reason
 
 
 def selector_problem(value: str) -> str | None:
@@ -227,6 +344,8 @@ def _operate(
                 outcome = run_dbt(
                     args, invocation, secrets, lambda level, line: logger.log(level, "%s", line), settings
                 )
+            if command == "deps" and outcome.outcome == "success":
+                record_deps(folders, project)
             if command == "clean" and outcome.outcome == "success":
                 _empty(folders.target)
                 logger.info("Emptied the workspace's target folder")
