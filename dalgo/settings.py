@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     expired_invitation_keep_days: float = Field(
         default=30.0, ge=0, description="Expired invitations stay listed (to be renewed) this long."
     )
+    worker_limit: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "How many flow runs the stack's process worker runs at once, for all orgs (its --limit); "
+            "runs beyond it wait, scheduled, in the work pool. Unset: one per GB of the machine's memory."
+        ),
+    )
     sandbox: Literal["bwrap", "off"] = Field(
         default="bwrap",
         description=(

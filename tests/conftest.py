@@ -37,6 +37,7 @@ from dalgo.db.models import Membership, Org, User
 from dalgo.deployments.client import auth_headers, prefect_client
 from dalgo.naming import org_tag
 from dalgo.settings import Settings
+from dalgo.stack.supervisor import WORKER_ENV, worker_limit
 from tests import prefect_env
 
 PG_URL = os.environ.get("DALGO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -211,7 +212,7 @@ def worker(settings: Settings, client: TestClient) -> Iterator[str]:
         "PREFECT_API_URL": str(settings.prefect_api_url),
         "PREFECT_API_AUTH_STRING": prefect_env.AUTH_STRING,
         "PREFECT_HOME": str(home / "prefect"),
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        **WORKER_ENV,
         "DALGO_HOME": str(home),
         "DALGO_DATABASE_URL": str(settings.database_url),
         "DALGO_WORK_POOL": settings.work_pool,
@@ -228,6 +229,8 @@ def worker(settings: Settings, client: TestClient) -> Iterator[str]:
             settings.work_pool,
             "--type",
             "process",
+            "--limit",
+            str(worker_limit(settings)),
         ],
         env=env,
         stdout=log,

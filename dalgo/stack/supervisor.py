@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from rich.console import Console
@@ -55,7 +56,17 @@ SERVER_START_TIMEOUT_S = 90.0
 WORKER_START_TIMEOUT_S = 60.0
 API_START_TIMEOUT_S = 60.0
 EXTERNAL_PREFECT_TIMEOUT_S = 30.0
-WORKER_QUERY_SECONDS = "2"
+WORKER_ENV = {
+    "PREFECT_WORKER_QUERY_SECONDS": "1",
+    "PREFECT_WORKER_PREFETCH_SECONDS": "10",
+}
+"""Prefect's settings for the process worker (the environment wins over them). It asks for work
+every second (one light query a second per worker), so a run started by hand waits half a second
+for it on average; it takes runs due in the next 10 s, so a scheduled run's process has started
+and loaded its flow by the time it is due (Prefect holds it Pending until then)."""
+RUN_MEMORY_BYTES = 1 << 30
+"""The memory one flow run is allowed for when the worker's limit is not set: its process (about
+150 MB; 450 MB while a sync's PyAirbyte is loaded) and the connector or dbt process it starts."""
 API_APP = "dalgo.api.main:create_app"
 FLOW_RUN_ID_ENV = "PREFECT__FLOW_RUN_ID"
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -87,6 +98,14 @@ def local_auth_string(home: Path) -> tuple[str, bool]:
     with os.fdopen(fd, "w") as file:
         file.write(auth + "\n")
     return auth, True
+
+
+def worker_limit(settings: Settings) -> int:
+    """How many flow runs the process worker runs at once: DALGO_WORKER_LIMIT, else one per
+    RUN_MEMORY_BYTES of the machine's memory (at least one)."""
+    if settings.worker_limit is not None:
+        return settings.worker_limit
+    return max(1, psutil.virtual_memory().total // RUN_MEMORY_BYTES)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -331,12 +350,14 @@ class LocalStack:
         pool = self.settings.work_pool
         name = f"{pool}-{socket.gethostname()}"
         env = {**self.env, "PREFECT_API_URL": api_url}
-        env.setdefault("PREFECT_WORKER_QUERY_SECONDS", WORKER_QUERY_SECONDS)
+        for key, value in WORKER_ENV.items():
+            env.setdefault(key, value)
         try:
             before = worker_heartbeats(api_url, pool, name, self.auth_string).get(name)
         except httpx.HTTPError as error:
             raise StartupError(f"could not read the workers of pool {pool!r}: {error}") from error
         command = [self.prefect, "worker", "start", "--pool", pool, "--type", "process", "--name", name]
+        command += ["--limit", str(worker_limit(self.settings))]
         worker = self.spawn("worker", command, env, stop_signals=(signal.SIGTERM, signal.SIGTERM))
         return worker, worker_online(api_url, pool, name, before, self.auth_string)
 

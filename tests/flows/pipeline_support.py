@@ -19,6 +19,7 @@ import psycopg2
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
+from dalgo.stack.supervisor import WORKER_ENV, worker_limit
 from tests.api.test_warehouse import postgres_body
 from tests.conftest import OrgWithRoles, wait_for_run
 
@@ -140,7 +141,7 @@ class Worker:
             **os.environ,
             "PREFECT_API_URL": str(self.settings.prefect_api_url),
             "PREFECT_HOME": str(self.settings.resolved_home / "prefect-kill"),
-            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            **WORKER_ENV,
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
             "DALGO_HOME": str(self.settings.resolved_home),
             "DALGO_DATABASE_URL": str(self.settings.database_url),
@@ -150,7 +151,7 @@ class Worker:
         command = [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", self.pool]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [*command, "--type", "process"],
+                [*command, "--type", "process", "--limit", str(worker_limit(self.settings))],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
