@@ -133,6 +133,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=1_000_000, ge=1024, description="Request bodies larger than this answer 413."
     )
+    manual_run_rate_limit: str = Field(
+        default="10/minute",
+        description="Runs (syncs, dbt commands, pipelines) an org's members may start by hand, per org.",
+    )
+    audit_retention_days: int = Field(
+        default=90,
+        ge=1,
+        description="Audit entries of no org (failed sign-ins, a deleted org's entries) are kept this long.",
+    )
 
     @property
     def resolved_home(self) -> Path:

@@ -198,6 +198,8 @@ def settings(
         # Every test signs in from the same client address; the limits are tested on their own.
         login_rate_limit_per_address="100000/minute",
         login_rate_limit_per_email="10000/minute",
+        # Many tests start runs in one org; the manual-run limit is tested with an app of its own.
+        manual_run_rate_limit="10000/minute",
     )
 
 

@@ -8,14 +8,18 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dalgo.api.audit import AuditMiddleware
 from dalgo.api.bodylimit import BodySizeLimitMiddleware
-from dalgo.api.ratelimit import SignInLimiter
+from dalgo.api.query_errors import readable_query_errors
+from dalgo.api.ratelimit import ManualRunLimiter, SignInLimiter
 from dalgo.api.routes import (
+    audit_log,
     auth,
     connections,
     dbt,
@@ -74,6 +78,7 @@ def api_router() -> APIRouter:
     router.include_router(pipelines.router)
     router.include_router(locks.router)
     router.include_router(org_execution.router)
+    router.include_router(audit_log.router)
     return router
 
 
@@ -107,7 +112,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.mailer = mailer_from_settings(settings)
     app.state.sign_in_limiter = SignInLimiter.from_settings(settings)
+    app.state.manual_run_limiter = ManualRunLimiter.from_settings(settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AuditMiddleware, prefix=API_PREFIX)
+    app.add_exception_handler(RequestValidationError, readable_query_errors)
     app.include_router(api_router())
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,4 +1,5 @@
-"""Rate limits on the routes anyone may call to sign in: login, password reset, invitation accept.
+"""Rate limits: on the routes anyone may call to sign in (login, password reset, invitation
+accept), and on the runs an org's members start by hand.
 
 The counting is the `limits` library's moving window over its in-process memory storage: one
 `SignInLimiter` per app (on `app.state`, made from the settings in `create_app`). Every attempt
@@ -15,6 +16,14 @@ on by default, and `--forwarded-allow-ips` / `FORWARDED_ALLOW_IPS`, 127.0.0.1 by
 reverse proxy on another host, name that proxy there; otherwise every caller shares the proxy's
 address and its limit.
 
+Runs started by hand are limited per org the same way (`ManualRunLimiter`, on `app.state` too):
+a sync, a dbt command or git pull, and a pipeline run now, together, at most
+`settings.manual_run_rate_limit` (default 10 a minute) per org. The routes that start them declare
+their permission through `manual_run("<permission>")` instead of `require(...)`: the caller's
+membership and permission are checked first (a guest's refused attempt uses none of the org's
+allowance), then the attempt is counted, whether or not it then starts a run (a busy resource's
+409 counts too).
+
 Over a limit the answer is 429 with a `Retry-After` header (whole seconds until a slot frees) and a
 sentence. The counts live in the process: with several API processes each counts its own.
 """
@@ -23,15 +32,30 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from dalgo.api.deps import OrgContext, OrgMember, RequirePermission
 from dalgo.api.services.accounts import normalize_email
+from dalgo.db.roles import role_matrix
 from dalgo.settings import Settings
+
+
+def _hit_or_refuse(limiter: MovingWindowRateLimiter, item: RateLimitItem, what: str, *keys: str) -> None:
+    """Count one attempt under `keys`; 429 with Retry-After naming `what` when over the limit."""
+    if limiter.hit(item, *keys):
+        return
+    reset_at = limiter.get_window_stats(item, *keys).reset_time
+    wait_s = max(1, math.ceil(reset_at - time.time()))
+    raise HTTPException(
+        status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=f"{what}; try again in {wait_s} seconds.",
+        headers={"Retry-After": str(wait_s)},
+    )
 
 
 class SignInLimiter:
@@ -53,16 +77,53 @@ class SignInLimiter:
             self._hit(self.per_email, action, "email", normalize_email(email))
 
     def _hit(self, item: RateLimitItem, action: str, kind: str, key: str) -> None:
-        if self._limiter.hit(item, action, kind, key):
-            return
-        reset_at = self._limiter.get_window_stats(item, action, kind, key).reset_time
-        wait_s = max(1, math.ceil(reset_at - time.time()))
-        raise HTTPException(
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"Too many {ACTIONS.get(action, action)} attempts for this {kind}; "
-            f"try again in {wait_s} seconds.",
-            headers={"Retry-After": str(wait_s)},
-        )
+        what = f"Too many {ACTIONS.get(action, action)} attempts for this {kind}"
+        _hit_or_refuse(self._limiter, item, what, action, kind, key)
+
+
+class ManualRunLimiter:
+    """Counts the runs an org's members start by hand (syncs, dbt commands, pipelines), per org."""
+
+    def __init__(self, per_org: str) -> None:
+        self.per_org: RateLimitItem = parse(per_org)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ManualRunLimiter:
+        return cls(settings.manual_run_rate_limit)
+
+    def hit(self, org: str) -> None:
+        """Count one attempt to start a run in `org`; 429 when the org is over its limit."""
+        allowed = f"at most {self.per_org.amount} per {_window(self.per_org)}"
+        what = f"Too many runs started by hand in '{org}' ({allowed})"
+        _hit_or_refuse(self._limiter, self.per_org, what, "manual-run", org)
+
+
+def _window(item: RateLimitItem) -> str:
+    """`minute`, `10 seconds`: the window a limit counts over, in words."""
+    unit = item.GRANULARITY.name
+    return unit if item.multiples == 1 else f"{item.multiples} {unit}s"
+
+
+class ManualRun(RequirePermission):
+    """`require(permission)`, and then one attempt counted against the org's manual-run limit."""
+
+    def __call__(self, member: OrgMember, request: Request) -> OrgContext:  # type: ignore[override]
+        checked = super().__call__(member)
+        limiter: ManualRunLimiter = request.app.state.manual_run_limiter
+        limiter.hit(checked.org.slug)
+        return checked
+
+    def __repr__(self) -> str:
+        return f"manual_run({self.permission!r})"
+
+
+def manual_run(permission: str) -> Any:
+    """Declare the permission of a route that starts a run by hand; its calls count against the
+    org's manual-run limit: `member: Annotated[OrgContext, manual_run("can_run_pipeline")]`."""
+    if permission not in role_matrix().permissions:
+        raise ValueError(f"unknown permission slug {permission!r}")
+    return Depends(ManualRun(permission))
 
 
 ACTIONS = {

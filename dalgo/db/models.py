@@ -1,4 +1,4 @@
-"""The API database's tables: identity and tenancy only (DESIGN.md section 2).
+"""The API database's tables: identity, tenancy and the audit log (DESIGN.md section 2).
 
 Nothing here mirrors Prefect or Airbyte; codes and tokens are stored as hashes only.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dalgo.db.columns import UTCDateTime, utcnow
@@ -124,3 +124,35 @@ class PasswordResetCode(SQLModel, table=True):
     created_at: datetime = Field(default_factory=_created_at, sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One change someone made, or tried to make, through the API: who, what, to which object,
+    when and with what outcome; also each failed sign-in.
+
+    Never a request body or a secret: at most the names of the fields a request set (`details`).
+    The actor's email and the org's slug are kept beside their ids, so an entry still says who and
+    where after the user or the org is gone (the ids are then null)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_org_id_created_at", "org_id", "created_at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    created_at: datetime = Field(
+        default_factory=_created_at, sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
+    org_id: uuid.UUID | None = Field(default=None, foreign_key="org.id", ondelete="SET NULL")
+    org_slug: str | None = Field(default=None, max_length=40)
+    actor_id: uuid.UUID | None = Field(default=None, foreign_key="user.id", index=True, ondelete="SET NULL")
+    actor_email: str | None = Field(default=None, max_length=320, index=True)
+    action: str = Field(max_length=100, index=True, description="The route's name, or sign_in_failed.")
+    method: str | None = Field(default=None, max_length=8)
+    path: str | None = Field(default=None, max_length=500)
+    object_type: str | None = Field(default=None, max_length=50, index=True)
+    object_id: str | None = Field(default=None, max_length=200, index=True)
+    status_code: int = Field(description="The answer's HTTP status: the outcome.")
+    request_id: str | None = Field(default=None, max_length=64)
+    client_address: str | None = Field(default=None, max_length=64)
+    details: str | None = Field(
+        default=None, sa_column=Column(Text(), nullable=True), description="JSON: fields set, run id, reason."
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
-from sqlmodel import col, select
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from sqlmodel import Session, col, select
 
+from dalgo.api.audit import PASSWORD_RESET, SIGN_IN_FAILED, record_event
 from dalgo.api.deps import CurrentCaller, MailerDep, SessionDep, SettingsDep
 from dalgo.api.ratelimit import ClientAddress, SignInLimiterDep
 from dalgo.api.schemas import LoginRequest, PasswordResetConfirm, PasswordResetRequest, TokenPublic
@@ -21,10 +22,37 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 log = logging.getLogger(__name__)
 
 
-def limited_login(body: LoginRequest, limiter: SignInLimiterDep, address: ClientAddress) -> LoginRequest:
-    """The login body, once the attempt is counted for the address and the email (429 over either)."""
-    limiter.hit("login", address, body.email)
+def limited_login(
+    body: LoginRequest,
+    limiter: SignInLimiterDep,
+    address: ClientAddress,
+    session: SessionDep,
+    request: Request,
+) -> LoginRequest:
+    """The login body, once the attempt is counted for the address and the email (429 over either;
+    a refused attempt is recorded in the audit log)."""
+    try:
+        limiter.hit("login", address, body.email)
+    except HTTPException as exc:
+        _record_sign_in_failure(session, request, body.email, exc.status_code, "too many attempts")
+        raise
     return body
+
+
+def _record_sign_in_failure(
+    session: Session, request: Request, email: str, status_code: int, reason: str
+) -> None:
+    """An audit entry for a failed sign-in: the email tried, the reason, the address; never the password."""
+    user = accounts.find_user(session, email)
+    record_event(
+        session,
+        action=SIGN_IN_FAILED,
+        status_code=status_code,
+        request=request,
+        user=user,
+        email=accounts.normalize_email(email),
+        reason=reason,
+    )
 
 
 def limited_password_reset(
@@ -55,12 +83,18 @@ LimitedPasswordResetConfirm = Annotated[PasswordResetConfirm, Depends(limited_pa
 
 
 @router.post("/login", response_model=TokenPublic)
-def login(body: LimitedLogin, session: SessionDep, settings: SettingsDep) -> TokenPublic:
+def login(body: LimitedLogin, session: SessionDep, settings: SettingsDep, request: Request) -> TokenPublic:
     """Exchange an email and password for a bearer token.
 
-    Attempts are limited per client address and per email (429 with Retry-After beyond)."""
+    Attempts are limited per client address and per email (429 with Retry-After beyond). A failed
+    attempt is recorded in the audit log (the email tried, why, and from where)."""
     user = accounts.authenticate(session, body.email, body.password)
     if user is None:
+        known = accounts.find_user(session, body.email)
+        reason = (
+            "unknown email" if known is None else "wrong password" if known.is_active else "account disabled"
+        )
+        _record_sign_in_failure(session, request, body.email, status.HTTP_401_UNAUTHORIZED, reason)
         raise HTTPException(
             status_code=status.HTTP_401_UNAUTHORIZED,
             detail="The email or the password is wrong.",
@@ -95,10 +129,22 @@ def request_password_reset(
 
 
 @router.post("/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT)
-def confirm_password_reset(body: LimitedPasswordResetConfirm, session: SessionDep) -> Response:
-    """Set a new password with the mailed code; every existing token stops working."""
+def confirm_password_reset(
+    body: LimitedPasswordResetConfirm, session: SessionDep, request: Request
+) -> Response:
+    """Set a new password with the mailed code; every existing token stops working (recorded in
+    the audit log under the account's email)."""
+    user = session.exec(
+        select(User)
+        .join(PasswordResetCode, col(PasswordResetCode.user_id) == col(User.id))
+        .where(PasswordResetCode.code_hash == digest(body.code))
+    ).first()
     try:
         accounts.confirm_password_reset(session, body.code, body.new_password)
     except accounts.AccountError as exc:
         raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail=str(exc)) from exc
+    if user is not None:
+        record_event(
+            session, action=PASSWORD_RESET, status_code=status.HTTP_204_NO_CONTENT, request=request, user=user
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from prefect.client.orchestration import PrefectClient
 
 from dalgo.api.deps import OrgContext, PageParams, PrefectDep, SettingsDep, require
+from dalgo.api.ratelimit import manual_run
 from dalgo.api.schemas import (
     ConnectionCreate,
     ConnectionPublic,
@@ -179,7 +180,7 @@ async def delete_connection(
 )
 async def sync_connection(
     connection_id: uuid.UUID,
-    member: Annotated[OrgContext, require("can_sync_connection")],
+    member: Annotated[OrgContext, manual_run("can_sync_connection")],
     client: PrefectDep,
 ) -> Any:
     """Start a sync; 409 with the holder's run id while one of this connection is under way."""

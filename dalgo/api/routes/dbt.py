@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dalgo.api.dbt_schemas import DbtOperationCreate, DbtWorkspacePublic, DbtWorkspaceUpdate
 from dalgo.api.deps import OrgContext, PrefectDep, SettingsDep, require
+from dalgo.api.ratelimit import manual_run
 from dalgo.api.schemas import FlowRunStarted, RunBrief
 from dalgo.blocks.dbt_workspace import (
     SCHEMA_PATTERN,
@@ -170,7 +171,7 @@ async def delete_workspace(
 )
 async def run_operation(
     body: DbtOperationCreate,
-    member: Annotated[OrgContext, require("can_run_dbt")],
+    member: Annotated[OrgContext, manual_run("can_run_dbt")],
     client: PrefectDep,
     settings: SettingsDep,
 ) -> Any:

@@ -22,6 +22,7 @@ from dalgo.api.pipeline_schemas import (
     StepBody,
     SyncStepBody,
 )
+from dalgo.api.ratelimit import manual_run
 from dalgo.api.schemas import FlowRunStarted, Page, RunBrief
 from dalgo.deployments import connections, pipelines
 from dalgo.deployments.factory import DeploymentFactoryError, Schedule
@@ -238,7 +239,7 @@ async def resume_pipeline(
     responses={409: {"model": PipelineRunConflict, "description": "A resource it needs is locked."}},
 )
 async def run_pipeline(
-    pipeline_id: uuid.UUID, member: Annotated[OrgContext, require("can_run_pipeline")], client: PrefectDep
+    pipeline_id: uuid.UUID, member: Annotated[OrgContext, manual_run("can_run_pipeline")], client: PrefectDep
 ) -> Any:
     """Run the pipeline now; 409 naming the holder's run while one of its resources is locked."""
     pipeline = await _pipeline(client, member.org.slug, pipeline_id)

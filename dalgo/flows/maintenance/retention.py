@@ -1,5 +1,6 @@
 """Run retention: delete each org's finished runs older than its retention (`Org.retention_days`,
-90 days unless set), with their subflow runs, and the alerts about them.
+90 days unless set), with their subflow runs, the alerts about them and its audit entries. Audit
+entries of no org (failed sign-ins, those of a deleted org) go after `settings.audit_retention_days`.
 
 A run's age is when it was due (its expected start time). Deleting a flow run in Prefect deletes
 its task runs and states; its logs and result artifacts are removed by the Prefect server's
@@ -30,7 +31,7 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session, col
 
 from dalgo.db.columns import utcnow
-from dalgo.db.models import Org
+from dalgo.db.models import AuditEntry, Org
 from dalgo.db.notification_models import Notification, RunAlert
 from dalgo.flows.maintenance._common import api_database, orgs_to_visit, plural
 from dalgo.flows.results import record_result
@@ -90,13 +91,24 @@ def forget_alerts(engine: Engine, org: Org, cutoff: datetime) -> int:
     return int(notifications)
 
 
+def forget_audit_entries(engine: Engine, org_id: uuid.UUID | None, cutoff: datetime) -> int:
+    """Delete the audit entries of the org (or of no org, for None) made before `cutoff`; how many."""
+    owner = col(AuditEntry.org_id).is_(None) if org_id is None else col(AuditEntry.org_id) == org_id
+    with Session(engine) as session:
+        deleted = session.exec(delete(AuditEntry).where(owner, col(AuditEntry.created_at) < cutoff)).rowcount
+        session.commit()
+    return int(deleted)
+
+
 @flow(name="apply-retention")
 async def apply_retention(only_orgs: list[str] | None = None) -> dict[str, Any]:
-    """Delete every org's finished runs older than its retention, and the alerts about them."""
+    """Delete every org's finished runs older than its retention, the alerts about them and its
+    audit entries; on a run over every org (no `only_orgs`) also the old audit entries of no org."""
     logger = get_run_logger()
     settings = get_settings()
     now = utcnow()
     removed: dict[str, dict[str, int]] = {}
+    audit_entries: dict[str, int] = {}
     with api_database(settings) as engine:
         orgs = orgs_to_visit(engine, only_orgs)
         async with get_client() as client:
@@ -105,6 +117,7 @@ async def apply_retention(only_orgs: list[str] | None = None) -> dict[str, Any]:
                 runs = await delete_old_runs(client, org.slug, cutoff)
                 marker_cutoff = min(cutoff, now - timedelta(hours=2 * settings.failure_lookback_hours))
                 notifications = forget_alerts(engine, org, marker_cutoff)
+                audit_entries[org.slug] = forget_audit_entries(engine, org.id, cutoff)
                 if runs or notifications:
                     removed[org.slug] = {"runs": runs, "notifications": notifications}
                     logger.info(
@@ -114,8 +127,25 @@ async def apply_retention(only_orgs: list[str] | None = None) -> dict[str, Any]:
                         plural(notifications, "notification"),
                         org.retention_days,
                     )
+        of_no_org = 0
+        if only_orgs is None:
+            of_no_org = forget_audit_entries(
+                engine, None, now - timedelta(days=settings.audit_retention_days)
+            )
     total = sum(r["runs"] for r in removed.values())
-    logger.info("Deleted %s of %s", plural(total, "run"), plural(len(orgs), "org"))
-    result = {"orgs": len(orgs), "runs_deleted": total, "by_org": removed}
+    audit_total = sum(audit_entries.values()) + of_no_org
+    logger.info(
+        "Deleted %s and %d audit entries of %s",
+        plural(total, "run"),
+        audit_total,
+        plural(len(orgs), "org"),
+    )
+    result = {
+        "orgs": len(orgs),
+        "runs_deleted": total,
+        "by_org": removed,
+        "audit_entries_deleted": audit_total,
+        "audit_entries_by_org": {slug: n for slug, n in audit_entries.items() if n},
+    }
     await record_result(result)
     return result

@@ -1,0 +1,276 @@
+"""The audit log through the API: every change is recorded with who, what, which object, when and
+the outcome; failed sign-ins with the reason; never a secret; account managers and above read it,
+filtered and paginated; another org's entries never show."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from dalgo.db.models import AuditEntry
+from tests.api.test_invitations import invite
+from tests.api.test_pipelines import make_connection
+from tests.conftest import PASSWORD, Api, OrgWithRoles, unique_email
+
+
+def audit_log(
+    client: TestClient, org: OrgWithRoles, role: str = "account-manager", **query: Any
+) -> dict[str, Any]:
+    """One page of the org's audit log, read as `role`."""
+    response = client.get(f"/api/v1/orgs/{org.slug}/audit-log", params=query, headers=org.headers[role])
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+def entries(client: TestClient, org: OrgWithRoles, **query: Any) -> list[dict[str, Any]]:
+    return list(audit_log(client, org, limit=200, **query)["data"])
+
+
+def test_changes_are_recorded_with_actor_object_outcome_and_changed_fields(
+    client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles]
+) -> None:
+    org = make_org_with_roles()
+    boss = org.headers["account-manager"]
+    invited = invite(client, org.slug, boss, unique_email("invited"), "analyst")
+    guest = org.users["guest"]
+    promoted = client.patch(
+        f"/api/v1/orgs/{org.slug}/members/{guest.id}",
+        json={"role": "analyst"},
+        headers={**boss, "X-Request-ID": "support-ticket-42"},
+    )
+    assert promoted.status_code == 200
+    assert promoted.headers["x-request-id"] == "support-ticket-42"
+    refused = client.patch(
+        f"/api/v1/orgs/{org.slug}/members/{org.users['super-admin'].id}",
+        json={"role": "guest"},
+        headers=org.headers["pipeline-manager"],
+    )
+    assert refused.status_code == 403
+    withdrawn = client.delete(f"/api/v1/orgs/{org.slug}/invitations/{invited['id']}", headers=boss)
+    assert withdrawn.status_code == 204
+
+    found = entries(client, org)
+    assert [e["action"] for e in found[:4]] == [
+        "delete_invitation",
+        "change_member_role",
+        "change_member_role",
+        "create_invitation",
+    ]
+    delete, denied, change, create = found[:4]
+    manager = org.users["account-manager"]
+    assert create == {
+        **create,
+        "actor_id": str(manager.id),
+        "actor_email": manager.email,
+        "method": "POST",
+        "path": f"/api/v1/orgs/{org.slug}/invitations",
+        "object_type": "invitation",
+        "object_id": invited["id"],
+        "status_code": 201,
+        "details": {"fields": ["email", "role"]},
+    }
+    assert change["object_type"] == "member" and change["object_id"] == str(guest.id)
+    assert change["request_id"] == "support-ticket-42" and change["status_code"] == 200
+    assert change["details"] == {"fields": ["role"]}
+    assert denied["actor_email"] == org.users["pipeline-manager"].email and denied["status_code"] == 403
+    assert (
+        delete["object_id"] == invited["id"] and delete["status_code"] == 204 and delete["method"] == "DELETE"
+    )
+    times = [datetime.fromisoformat(e["created_at"]) for e in found]
+    assert times == sorted(times, reverse=True)
+    assert all(e["client_address"] for e in found[:4])
+
+
+def test_the_orgs_creation_is_its_first_entry(
+    client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles]
+) -> None:
+    org = make_org_with_roles()
+    created = entries(client, org, action="create_org")
+    assert len(created) == 1
+    assert created[0]["object_type"] == "org" and created[0]["object_id"]
+    assert created[0]["status_code"] == 201 and created[0]["details"] == {"fields": ["name", "slug"]}
+
+
+def test_secrets_sent_in_a_request_never_reach_the_log(
+    client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles], engine: Engine
+) -> None:
+    org = make_org_with_roles()
+    secret = f"warehouse-secret-{uuid.uuid4().hex}"
+    response = client.put(
+        f"/api/v1/orgs/{org.slug}/warehouse",
+        json={
+            "type": "postgres",
+            "host": "127.0.0.1",
+            "database": "postgres",
+            "user": f"nobody_{uuid.uuid4().hex[:6]}",
+            "password": secret,
+        },
+        headers=org.headers["account-manager"],
+    )
+    assert response.status_code == 422
+    saved = entries(client, org, action="save_warehouse")
+    assert len(saved) == 1
+    assert saved[0]["status_code"] == 422 and saved[0]["object_type"] == "warehouse"
+    assert saved[0]["details"] == {"fields": ["database", "host", "password", "type", "user"]}
+    # Names a schema does not declare are not recorded either: a client cannot write into the log.
+    smuggled = client.post(
+        f"/api/v1/orgs/{org.slug}/invitations",
+        json={"email": unique_email("smuggle"), "role": "guest", "note": secret, secret: "a field name"},
+        headers=org.headers["account-manager"],
+    )
+    assert smuggled.status_code == 201
+    assert entries(client, org, action="create_invitation")[0]["details"] == {"fields": ["email", "role"]}
+    with Session(engine) as session:
+        rows = session.exec(select(AuditEntry)).all()
+    assert not [row for row in rows if secret in row.model_dump_json()]
+
+
+def test_failed_sign_ins_are_recorded_with_the_reason_never_the_password(
+    client: TestClient, api: Api, make_org_with_roles: Callable[[], OrgWithRoles], engine: Engine
+) -> None:
+    org = make_org_with_roles()
+    member = org.users["analyst"]
+    wrong = f"not-the-password-{uuid.uuid4().hex}"
+    answer = client.post("/api/v1/auth/login", json={"email": member.email.upper(), "password": wrong})
+    assert answer.status_code == 401
+    stranger = unique_email("stranger")
+    assert client.post("/api/v1/auth/login", json={"email": stranger, "password": wrong}).status_code == 401
+    api.login(member.email)
+
+    failed = entries(client, org, action="sign_in_failed")
+    assert len(failed) == 1
+    assert failed[0]["actor_email"] == member.email and failed[0]["actor_id"] == str(member.id)
+    assert failed[0]["details"] == {"reason": "wrong password"}
+    assert failed[0]["status_code"] == 401 and failed[0]["client_address"]
+    assert failed[0]["request_id"] == answer.headers["x-request-id"]
+    assert entries(client, org, actor=member.email) == failed
+
+    with Session(engine) as session:
+        unknown = session.exec(select(AuditEntry).where(AuditEntry.actor_email == stranger)).one()
+        rows = session.exec(select(AuditEntry)).all()
+    assert unknown.org_id is None and unknown.actor_id is None
+    assert json.loads(unknown.details or "{}") == {"reason": "unknown email"}
+    assert not [row for row in rows if wrong in row.model_dump_json() or PASSWORD in row.model_dump_json()]
+
+
+@pytest.mark.parametrize("role", ["guest", "analyst", "pipeline-manager"])
+def test_roles_below_account_manager_may_not_read_it(
+    client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles], role: str
+) -> None:
+    org = make_org_with_roles()
+    response = client.get(f"/api/v1/orgs/{org.slug}/audit-log", headers=org.headers[role])
+    assert response.status_code == 403
+    assert "can_view_audit_log" in response.json()["detail"]
+
+
+def test_account_managers_and_super_admins_read_it(
+    client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles]
+) -> None:
+    org = make_org_with_roles()
+    for role in ("account-manager", "super-admin"):
+        assert audit_log(client, org, role)["count"] >= 1
+
+
+def test_another_orgs_entries_never_show(
+    client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles]
+) -> None:
+    mine, theirs = make_org_with_roles(), make_org_with_roles()
+    invited = invite(client, theirs.slug, theirs.headers["account-manager"], unique_email("theirs"), "guest")
+    failed = client.post(
+        "/api/v1/auth/login", json={"email": theirs.users["guest"].email, "password": "wrong one"}
+    )
+    assert failed.status_code == 401
+    # Someone of my org tries their org's routes: a 404, and nothing of it lands in their log.
+    probe = client.delete(
+        f"/api/v1/orgs/{theirs.slug}/invitations/{invited['id']}", headers=mine.headers["super-admin"]
+    )
+    assert probe.status_code == 404
+
+    mine_seen = entries(client, mine)
+    assert mine_seen and all(theirs.slug not in (e["path"] or "") for e in mine_seen)
+    assert not [e for e in mine_seen if e["object_id"] == invited["id"]]
+    assert entries(client, mine, object_id=invited["id"]) == []
+    assert entries(client, mine, actor=theirs.users["guest"].email) == []
+    theirs_seen = entries(client, theirs)
+    assert [e["action"] for e in theirs_seen if e["object_id"] == invited["id"]] == ["create_invitation"]
+    assert not [e for e in theirs_seen if e["actor_email"] == mine.users["super-admin"].email]
+
+    response = client.get(f"/api/v1/orgs/{theirs.slug}/audit-log", headers=mine.headers["super-admin"])
+    assert response.status_code == 404
+
+
+def test_filters_by_actor_object_action_and_time_with_pages_newest_first(
+    client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles]
+) -> None:
+    org = make_org_with_roles()
+    boss, admin = org.headers["account-manager"], org.headers["super-admin"]
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    made = [invite(client, org.slug, boss, unique_email("page"), "guest") for _ in range(3)]
+    made.append(invite(client, org.slug, admin, unique_email("page"), "guest"))
+    assert (
+        client.delete(f"/api/v1/orgs/{org.slug}/invitations/{made[0]['id']}", headers=admin).status_code
+        == 204
+    )
+
+    by_boss = audit_log(client, org, actor=org.users["account-manager"].email, action="create_invitation")
+    assert by_boss["count"] == 3
+    assert [e["object_id"] for e in by_boss["data"]] == [m["id"] for m in reversed(made[:3])]
+    assert audit_log(client, org, actor=str(org.users["super-admin"].id))["count"] == 2
+    about_first = entries(client, org, object_type="invitation", object_id=made[0]["id"])
+    assert [e["action"] for e in about_first] == ["delete_invitation", "create_invitation"]
+    deleted_at = about_first[0]["created_at"]
+    assert [e["action"] for e in entries(client, org, since=deleted_at)] == ["delete_invitation"]
+    window = entries(client, org, since=before.isoformat(), until=deleted_at)
+    assert [e["object_id"] for e in window] == [m["id"] for m in reversed(made)]
+
+    pages = [audit_log(client, org, since=before.isoformat(), limit=2, offset=n) for n in (0, 2, 4)]
+    assert [p["count"] for p in pages] == [5, 5, 5]
+    assert [len(p["data"]) for p in pages] == [2, 2, 1]
+    assert [e["id"] for p in pages for e in p["data"]] == [
+        e["id"] for e in entries(client, org, since=before.isoformat())
+    ]
+
+    over = client.get(f"/api/v1/orgs/{org.slug}/audit-log?limit=201", headers=boss)
+    assert over.status_code == 422
+    assert over.json()["detail"] == "`limit` may be at most 200; ask for the next page with `offset`."
+    backwards = client.get(
+        f"/api/v1/orgs/{org.slug}/audit-log",
+        params={"since": deleted_at, "until": before.isoformat()},
+        headers=boss,
+    )
+    assert backwards.status_code == 422 and "before" in backwards.json()["detail"]
+    naive = client.get(f"/api/v1/orgs/{org.slug}/audit-log?since=2026-01-01T00:00:00", headers=boss)
+    assert naive.status_code == 422 and isinstance(naive.json()["detail"], str)
+
+
+def test_runs_started_and_cancelled_are_recorded_with_the_run(
+    client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles], engine: Engine
+) -> None:
+    org = make_org_with_roles()
+    connection_id = make_connection(client, org)
+    headers = org.headers["pipeline-manager"]
+    started = client.post(f"/api/v1/orgs/{org.slug}/connections/{connection_id}/sync", headers=headers)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["flow_run_id"]
+    cancelled = client.post(f"/api/v1/orgs/{org.slug}/runs/{run_id}/cancel", headers=headers)
+    assert cancelled.status_code == 202, cancelled.text
+
+    sync, cancel = entries(client, org, action="sync_connection"), entries(client, org, action="cancel_run")
+    assert len(sync) == 1 and len(cancel) == 1
+    assert sync[0]["object_type"] == "connection" and sync[0]["object_id"] == connection_id
+    assert sync[0]["details"] == {"flow_run_id": run_id}
+    assert cancel[0]["object_type"] == "run" and cancel[0]["object_id"] == run_id
+    created = entries(client, org, action="create_source")
+    assert created[0]["details"] == {"fields": ["config", "definition", "name"]}
+    with Session(engine) as session:
+        mine = session.exec(select(AuditEntry).where(col(AuditEntry.org_slug) == org.slug)).all()
+    assert {e.action for e in mine} >= {"create_org", "create_source", "create_connection", "sync_connection"}
