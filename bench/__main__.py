@@ -8,6 +8,7 @@ import argparse
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +20,7 @@ import psutil
 
 from bench import fanout, ingest, overhead, runs_list
 from bench.client import BenchError
-from bench.context import Context
+from bench.context import REPO, Context
 from bench.report import Report, Result, say
 from bench.stack import Databases
 from dalgo.stack import StartupError
@@ -36,6 +37,24 @@ def machine() -> str:
         f"{os.cpu_count()} CPUs ({cpu}), {memory:.1f} GiB RAM, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, load average {load}"
     )
+
+
+def commit() -> str:
+    """The commit the working tree is at (and whether it has changes), for the record."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}{' with uncommitted changes' if dirty else ''}"
 
 
 def plans(ctx: Context) -> dict[str, Callable[[], None]]:
@@ -64,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     report = Report()
     ctx = Context(home, Databases(), report, args.quick, rounds)
     say(f"machine: {machine()}")
+    say(f"commit: {commit()}")
     say(f"scenarios: {', '.join(chosen)}; {'quick, ' if args.quick else ''}{rounds} round(s); home {home}")
     started = time.monotonic()
     failed = False

@@ -246,7 +246,7 @@ def measure(
 
 def run(ctx: Context, orgs: int, runs_per_org: int) -> None:
     """First 6 runs in all, then `orgs` x `runs_per_org`."""
-    per_client = 3 if ctx.quick else 10
+    per_client = 2 if ctx.quick else 5
     with running_stack(ctx.home, ctx.databases) as stack:
         admin = ApiClient.login(stack.api_base, stack.admin.email, stack.admin.password)
         try:
