@@ -43,7 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dalgo.api.security import digest
 from dalgo.db.columns import utcnow
-from dalgo.db.models import ApiToken, AuditEntry, Membership, Org, User
+from dalgo.db.models import ApiToken, AuditEntry, Invitation, Membership, Org, User
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ SELF_RECORDED_ROUTES = frozenset({"login", "request_password_reset", "confirm_pa
 """Routes whose events `dalgo.api.routes.auth` records itself (with what only it knows)."""
 
 UNSIGNED_ROUTES = frozenset({"accept_invitation"})
-"""Mutating routes anyone may call: recorded without an actor when the caller has no token."""
+"""Mutating routes anyone may call: recorded even when the caller has no token (an accepted
+invitation under the account its code led to)."""
 
 _CAPTURE_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -233,6 +234,8 @@ class AuditMiddleware:
             details["flow_run_id"] = answer["flow_run_id"]
         with Session(engine) as session:
             actor = _token_user(session, exchange.headers.get("authorization", ""))
+            if actor is None and route.name == "accept_invitation" and exchange.status < 400:
+                actor = _invited_user(session, sent.get("code"))
             if actor is None and (exchange.status == 401 or route.name not in UNSIGNED_ROUTES):
                 return
             org = self._org(session, org_slug, actor, exchange.status)
@@ -282,6 +285,17 @@ def _token_user(session: Session, authorization: str) -> User | None:
         select(User)
         .join(ApiToken, col(ApiToken.user_id) == col(User.id))
         .where(ApiToken.token_hash == digest(secret.strip()))
+    ).first()
+
+
+def _invited_user(session: Session, code: object) -> User | None:
+    """The account an accepted invitation's code led to (the code itself is never kept)."""
+    if not isinstance(code, str) or not code:
+        return None
+    return session.exec(
+        select(User)
+        .join(Invitation, col(Invitation.email) == col(User.email))
+        .where(Invitation.code_hash == digest(code))
     ).first()
 
 

@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from dalgo.db.models import AuditEntry
-from tests.api.test_invitations import invite
+from tests.api.test_invitations import invite, mailed_code
 from tests.api.test_pipelines import make_connection
-from tests.conftest import PASSWORD, Api, OrgWithRoles, unique_email
+from tests.conftest import PASSWORD, Api, Mailbox, OrgWithRoles, unique_email
 
 
 def audit_log(
@@ -88,6 +88,31 @@ def test_changes_are_recorded_with_actor_object_outcome_and_changed_fields(
     times = [datetime.fromisoformat(e["created_at"]) for e in found]
     assert times == sorted(times, reverse=True)
     assert all(e["client_address"] for e in found[:4])
+
+
+def test_an_accepted_invitation_is_recorded_under_the_new_member(
+    client: TestClient, mails: Mailbox, make_org_with_roles: Callable[[], OrgWithRoles], engine: Engine
+) -> None:
+    org = make_org_with_roles()
+    email = unique_email("joiner")
+    invited = invite(client, org.slug, org.headers["account-manager"], email, "guest")
+    code = mailed_code(mails, email)
+    bad = client.post(
+        "/api/v1/invitations/accept", json={"code": "not-a-code", "password": "a long password"}
+    )
+    assert bad.status_code == 400
+    accepted = client.post("/api/v1/invitations/accept", json={"code": code, "password": "a long password"})
+    assert accepted.status_code == 200, accepted.text
+
+    found = entries(client, org, action="accept_invitation")
+    assert len(found) == 1
+    assert found[0]["actor_email"] == email and found[0]["actor_id"]
+    assert found[0]["object_type"] == "invitation" and found[0]["status_code"] == 200
+    assert found[0]["details"] == {"fields": ["code", "password"]}
+    assert invited["id"] in {e["object_id"] for e in entries(client, org, action="create_invitation")}
+    with Session(engine) as session:
+        rows = session.exec(select(AuditEntry)).all()
+    assert not [row for row in rows if code in row.model_dump_json()]
 
 
 def test_the_orgs_creation_is_its_first_entry(
