@@ -5,6 +5,71 @@ export type ClientOptions = {
 };
 
 /**
+ * AuditEntryPublic
+ *
+ * One entry: who (`actor_email`, null for someone without an account), did what (`action`, the
+ * route's name such as `run_pipeline`, or `sign_in_failed`), to which object, when, and the
+ * outcome (`status_code`). `details` holds at most the names of the fields a request set, the id
+ * of a run it started, or why a sign-in failed.
+ */
+export type AuditEntryPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Actor Id
+     */
+    actor_id: string | null;
+    /**
+     * Actor Email
+     */
+    actor_email: string | null;
+    /**
+     * Action
+     */
+    action: string;
+    /**
+     * Method
+     */
+    method: string | null;
+    /**
+     * Path
+     */
+    path: string | null;
+    /**
+     * Object Type
+     */
+    object_type: string | null;
+    /**
+     * Object Id
+     */
+    object_id: string | null;
+    /**
+     * Status Code
+     */
+    status_code: number;
+    /**
+     * Request Id
+     */
+    request_id: string | null;
+    /**
+     * Client Address
+     */
+    client_address: string | null;
+    /**
+     * Details
+     */
+    details: {
+        [key: string]: unknown;
+    };
+};
+
+/**
  * BigQueryWarehouseCreate
  *
  * A BigQuery warehouse; `credentials_json` is a service-account key (text or object).
@@ -710,6 +775,20 @@ export type OrgWithRolePublic = {
      * Role
      */
     role: string;
+};
+
+/**
+ * Page[AuditEntryPublic]
+ */
+export type PageAuditEntryPublic = {
+    /**
+     * Data
+     */
+    data: Array<AuditEntryPublic>;
+    /**
+     * Count
+     */
+    count: number;
 };
 
 /**
@@ -3686,3 +3765,82 @@ export type UpdateExecutionResponses = {
 };
 
 export type UpdateExecutionResponse = UpdateExecutionResponses[keyof UpdateExecutionResponses];
+
+export type ReadAuditLogData = {
+    body?: never;
+    path: {
+        /**
+         * Org
+         *
+         * The organization's slug.
+         */
+        org: string;
+    };
+    query?: {
+        /**
+         * Actor
+         *
+         * The actor's email or user id.
+         */
+        actor?: string | null;
+        /**
+         * Action
+         *
+         * e.g. run_pipeline, sign_in_failed.
+         */
+        action?: string | null;
+        /**
+         * Object Type
+         *
+         * e.g. pipeline, connection.
+         */
+        object_type?: string | null;
+        /**
+         * Object Id
+         */
+        object_id?: string | null;
+        /**
+         * Since
+         *
+         * Entries at or after this time.
+         */
+        since?: string | null;
+        /**
+         * Until
+         *
+         * Entries before this time.
+         */
+        until?: string | null;
+        /**
+         * Limit
+         *
+         * At most this many items (up to 200).
+         */
+        limit?: number;
+        /**
+         * Offset
+         *
+         * Skip this many items.
+         */
+        offset?: number;
+    };
+    url: '/api/v1/orgs/{org}/audit-log';
+};
+
+export type ReadAuditLogErrors = {
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ReadAuditLogError = ReadAuditLogErrors[keyof ReadAuditLogErrors];
+
+export type ReadAuditLogResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageAuditEntryPublic;
+};
+
+export type ReadAuditLogResponse = ReadAuditLogResponses[keyof ReadAuditLogResponses];

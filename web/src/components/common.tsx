@@ -27,10 +27,10 @@ export function ErrorAlert({ error, org, title }: { error: unknown; org?: string
 }
 
 /** A run's state as a coloured badge. */
-export function StateBadge({ state }: { state: string | null | undefined }) {
+export function StateBadge({ state, testId }: { state: string | null | undefined; testId?: string }) {
   if (!state) return <Text c="dimmed">never run</Text>;
   return (
-    <Badge color={stateColor(state)} variant="light" data-state={state}>
+    <Badge color={stateColor(state)} variant="light" data-state={state} data-testid={testId}>
       {stateLabel(state)}
     </Badge>
   );

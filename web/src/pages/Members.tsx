@@ -121,12 +121,9 @@ function InvitationRow({ org, invitation, onError }: { org: string; invitation: 
     onSuccess: refresh,
     onError,
   });
-  // Renewing sends a fresh code with a new expiry and withdraws the old one.
+  // Inviting the same address again mails a fresh code with a new expiry and withdraws the old one.
   const renew = useMutation({
-    mutationFn: async () => {
-      await call(deleteInvitation({ path: { org, invitation_id: invitation.id } }));
-      return call(createInvitation({ path: { org }, body: { email: invitation.email, role: invitation.role } }));
-    },
+    mutationFn: () => call(createInvitation({ path: { org }, body: { email: invitation.email, role: invitation.role } })),
     onSuccess: refresh,
     onError,
   });
@@ -143,7 +140,7 @@ function InvitationRow({ org, invitation, onError }: { org: string; invitation: 
       </Table.Td>
       <Table.Td>
         <Group gap="xs" wrap="nowrap">
-          {can("can_create_invitation") && can("can_delete_invitation") && reachable ? (
+          {can("can_create_invitation") && reachable ? (
             <Button size="xs" variant="light" loading={renew.isPending} onClick={() => renew.mutate()}>
               Renew
             </Button>

@@ -141,7 +141,7 @@ export default function RunDetail() {
   return (
     <Stack>
       <PageHeader title={data.name}>
-        <StateBadge state={data.state} />
+        <StateBadge state={data.state} testId="run-state" />
         {can("can_cancel_run") && !final ? (
           <Button color="red" variant="light" onClick={() => cancel.mutate()} loading={cancel.isPending} disabled={data.state === "cancelling"}>
             Cancel run

@@ -1,0 +1,162 @@
+"""Browser tests of the dashboard: the built web app served by a real uvicorn running
+`create_app` with the session's settings, driven by Playwright through Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from dalgo.api.main import create_app
+from dalgo.api.web import WEB_DIST
+from dalgo.settings import Settings
+from tests.conftest import PASSWORD, Mailbox, OrgWithRoles, free_port
+
+WEB = WEB_DIST.parent
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+RUN_TIMEOUT_MS = 240_000
+"""Long enough for a first sync that installs its connector on the way."""
+
+
+def _newest_source_mtime() -> float:
+    sources = [WEB / "index.html", WEB / "package-lock.json", WEB / "vite.config.ts"]
+    sources += [p for p in (WEB / "src").rglob("*") if p.is_file()]
+    return max(p.stat().st_mtime for p in sources)
+
+
+@pytest.fixture(scope="session")
+def web_dist() -> Path:
+    """The dashboard's build; built here (npm ci, npm run build) when missing or older than its sources."""
+    index = WEB_DIST / "index.html"
+    if index.is_file() and index.stat().st_mtime >= _newest_source_mtime():
+        return WEB_DIST
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("npm is needed to build the dashboard (web/): install Node.js 20 and npm")
+    if not (WEB / "node_modules").is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True)
+    subprocess.run([npm, "run", "build"], cwd=WEB, check=True)
+    return WEB_DIST
+
+
+@dataclass
+class WebServer:
+    """The API and the dashboard, served by uvicorn at `url`."""
+
+    url: str
+
+    def path_of(self, link: str, public_url: str) -> str:
+        """A mailed link (built on DALGO_PUBLIC_URL) made to point at this server."""
+        assert link.startswith(public_url.rstrip("/") + "/"), link
+        return self.url + link[len(public_url.rstrip("/")) :]
+
+
+@pytest.fixture(scope="session")
+def web_server(settings: Settings, client: TestClient, web_dist: Path) -> Iterator[WebServer]:
+    """A real uvicorn serving `create_app(settings)` (API and dashboard) on a free port, in a thread."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, name="dashboard-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start within 60 s"
+        time.sleep(0.1)
+    yield WebServer(f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium (installed by `make chromium`), headless."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: run `make chromium`")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so the page fixture knows whether the test failed."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture()
+def page(
+    browser: Browser, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Page]:
+    """A fresh browser tab (its own storage, so nobody is signed in) the size of a laptop screen.
+    When the test fails, the page's screenshot, text and console are kept and their folder named."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(20_000)
+    tab = context.new_page()
+    console: list[str] = []
+    tab.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    yield tab
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        folder = tmp_path_factory.mktemp(f"failed-{request.node.name[:40]}")
+        tab.screenshot(path=str(folder / "page.png"), full_page=True)
+        (folder / "page.txt").write_text(f"{tab.url}\n\n{tab.inner_text('body')}\n\n" + "\n".join(console))
+        print(f"the failed page is kept in {folder}")
+    context.close()
+
+
+def sign_in(page: Page, server: WebServer, email: str, password: str = PASSWORD, path: str = "/") -> None:
+    """Sign in through the sign-in page and wait for the signed-in frame."""
+    page.goto(server.url + path)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("account-menu")).to_be_visible()
+
+
+def shoot(page: Page, name: str) -> None:
+    """Keep a screenshot as docs/images/web-<name>.png when DALGO_WEB_SCREENSHOTS is set
+    (`make web-screenshots`), so ordinary test runs leave the tree as it is."""
+    if os.environ.get("DALGO_WEB_SCREENSHOTS"):
+        page.screenshot(path=str(SCREENSHOTS / f"web-{name}.png"), full_page=True)
+
+
+def mailed_link(mailbox: Mailbox, to: str, settings: Settings, path_start: str, timeout_s: float = 30) -> str:
+    """The link starting with `path_start` in the last mail to `to` (waiting for it to arrive)."""
+    pattern = re.compile(re.escape(settings.public_url.rstrip("/") + path_start) + r"\S+")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for message in reversed(mailbox.to(to)):
+            found = pattern.search(str(message.get_content()))
+            if found:
+                return found.group(0)
+        assert time.monotonic() < deadline, f"no mail with a {path_start} link reached {to}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def duckdb_org(make_org_with_roles: Callable[..., OrgWithRoles], client: TestClient) -> OrgWithRoles:
+    """An org with one member per role and an embedded DuckDB warehouse."""
+    org = make_org_with_roles()
+    saved = client.put(
+        f"/api/v1/orgs/{org.slug}/warehouse", json={"type": "duckdb"}, headers=org.headers["account-manager"]
+    )
+    assert saved.status_code == 200, saved.text
+    return org

@@ -1,0 +1,96 @@
+"""People come in through the mails' links: an invitation accepted by someone new, who then signs
+in; a forgotten password reset from its mail; signing out ends the session."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from playwright.sync_api import Page, expect
+
+from dalgo.settings import Settings
+from tests.conftest import Api, Mailbox, OrgWithRoles, unique_email
+from tests.web.conftest import WebServer, mailed_link, shoot, sign_in
+
+NEW_PASSWORD = "a long new password 42"
+
+
+def test_a_new_user_accepts_an_invitation_from_the_mail_and_signs_in(
+    page: Page,
+    web_server: WebServer,
+    settings: Settings,
+    client: TestClient,
+    duckdb_org: OrgWithRoles,
+    mails: Mailbox,
+) -> None:
+    email = unique_email("invited")
+    invited = client.post(
+        f"/api/v1/orgs/{duckdb_org.slug}/invitations",
+        json={"email": email, "role": "analyst"},
+        headers=duckdb_org.headers["account-manager"],
+    )
+    assert invited.status_code == 201, invited.text
+    link = mailed_link(mails, email, settings, "/invitations/accept?code=")
+
+    page.goto(web_server.path_of(link, settings.public_url))
+    expect(page.get_by_role("heading", name="Accept your invitation")).to_be_visible()
+    shoot(page, "accept-invitation")
+    page.get_by_label("Choose a password").fill(NEW_PASSWORD)
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_role("status")).to_contain_text(f"You joined {duckdb_org.slug} as analyst")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(NEW_PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    expect(page.get_by_role("heading", name=f"Org {duckdb_org.slug}")).to_be_visible()
+    expect(page.get_by_text("You are analyst here.")).to_be_visible()
+    assert page.url == f"{web_server.url}/orgs/{duckdb_org.slug}"
+
+    # The code worked once: the same link now shows the API's sentence.
+    page.goto(web_server.path_of(link, settings.public_url))
+    page.get_by_role("button", name="Accept the invitation").click()
+    expect(page.get_by_role("alert")).to_contain_text("invitation")
+
+
+def test_a_forgotten_password_is_reset_from_the_mail_and_sign_out_ends_the_session(
+    page: Page,
+    web_server: WebServer,
+    settings: Settings,
+    api: Api,
+    duckdb_org: OrgWithRoles,
+    mails: Mailbox,
+) -> None:
+    # A member of their own: a reset ends every token of the user, the shared members' too.
+    user = api.make_user(unique_email("forgetful"))
+    api.add_member(duckdb_org.slug, user, "guest")
+    email = user.email
+    page.goto(web_server.url + "/login")
+    shoot(page, "sign-in")
+    page.get_by_role("link", name="Forgot your password?").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Mail me a link").click()
+    expect(page.get_by_role("status")).to_contain_text("is on its way")
+    link = mailed_link(mails, email, settings, "/reset-password?code=")
+
+    page.goto(web_server.path_of(link, settings.public_url))
+    page.get_by_label("New password").first.fill(NEW_PASSWORD)
+    page.get_by_label("New password, again").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Set the password").click()
+    expect(page.get_by_role("status")).to_contain_text("Your password is changed")
+
+    sign_in(page, web_server, email, NEW_PASSWORD)
+    page.get_by_test_id("account-menu").click()
+    page.get_by_role("menuitem", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    # The app no longer holds a token, and the org's pages send the visitor to sign in.
+    page.goto(f"{web_server.url}/orgs/{duckdb_org.slug}/runs")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert "next=" in page.url
+
+
+def test_a_wrong_password_shows_the_api_sentence(
+    page: Page, web_server: WebServer, duckdb_org: OrgWithRoles
+) -> None:
+    page.goto(web_server.url + "/login")
+    page.get_by_label("Email").fill(duckdb_org.users["analyst"].email)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("password")
