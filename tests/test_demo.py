@@ -129,6 +129,7 @@ def test_demo_runs_end_to_end_and_again_reusing_what_exists(tmp_path: Path) -> N
     rows = _check_run_output(text, warehouse)
     login = LOGIN.search(text)
     assert login, text
+    assert f"Dashboard   http://127.0.0.1:{api_port}/  (open it in a browser" in text
     assert f"API docs    http://127.0.0.1:{api_port}/docs" in text
     assert f"Prefect UI  http://127.0.0.1:{prefect_port}" in text
     assert "Stopping the local stack" in text

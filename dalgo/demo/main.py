@@ -158,6 +158,7 @@ def print_summary(outcome: Outcome, settings: Settings, elapsed_s: float) -> Non
     addresses = outcome.addresses
     lines = [
         "",
+        f"Dashboard   {addresses.api_base}/  (open it in a browser and sign in with the login below)",
         f"Log in as {outcome.user.email} with password {outcome.user.password} (org '{objects.ORG_SLUG}').",
         f"  Logins      {accounts.logins_path(settings)}",
         f"  API docs    {addresses.api_docs}",

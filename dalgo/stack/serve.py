@@ -57,6 +57,7 @@ def print_ready(stack: LocalStack, addresses: StackAddresses) -> None:
     api_base = addresses.api_base
     lines = [
         "The stack is up.",
+        f"  Dashboard    {api_base}/",
         f"  API          {api_base}  (docs: {addresses.api_docs})",
         f"  Prefect UI   {addresses.prefect_ui}  ({addresses.prefect_sign_in})",
         f"  Prefect API  {addresses.prefect_api}",
