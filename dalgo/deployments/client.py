@@ -5,16 +5,30 @@ Prefect's API demands a credential (Prefect's basic auth, `user:password`): the 
 PREFECT_SERVER_API_AUTH_STRING, every client sends PREFECT_API_AUTH_STRING. The platform's
 processes (API, worker, flow runs) hold it; tenant processes, which start from an allowlisted
 environment (`dalgo.sandbox`), never do.
+
+Making a client is not free: Prefect's client builds a TLS context from the CA bundle (tens of
+milliseconds of CPU, on the event loop), opens a new connection and fetches a CSRF token before its
+first POST. So the TLS context is made once per process, and `shared_prefect_client` keeps one
+started client per event loop that concurrent requests share (httpx pools its connections).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
+from typing import Any
 
+import certifi
 from prefect.client.orchestration import PrefectClient
-from prefect.settings import PREFECT_API_AUTH_STRING
+from prefect.settings import (
+    PREFECT_API_AUTH_STRING,
+    PREFECT_API_SSL_CERT_FILE,
+    PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
+)
 
 from dalgo.settings import Settings
 
@@ -42,14 +56,63 @@ def auth_headers(auth_string: str | None) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
+@cache
+def _tls_context(insecure: bool, cert_file: str) -> ssl.SSLContext:
+    """The TLS context Prefect's client would build (its settings decide), made once per process."""
+    context = ssl.create_default_context(cafile=cert_file)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _client_settings(settings: Settings) -> dict[str, Any]:
+    """What every client of the platform's Prefect server is made with."""
+    if not settings.prefect_api_url:
+        raise PrefectUnavailableError("PREFECT_API_URL is not set, so Prefect cannot be reached.")
+    insecure = bool(PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value())
+    tls = _tls_context(insecure, PREFECT_API_SSL_CERT_FILE.value() or certifi.where())
+    return {
+        "api": settings.prefect_api_url,
+        "auth_string": prefect_auth_string(settings),
+        "httpx_settings": {"timeout": settings.prefect_timeout_s, "verify": tls},
+    }
+
+
 @asynccontextmanager
 async def prefect_client(settings: Settings) -> AsyncIterator[PrefectClient]:
     """A client of the Prefect server named by PREFECT_API_URL, sending its credential."""
-    if not settings.prefect_api_url:
-        raise PrefectUnavailableError("PREFECT_API_URL is not set, so Prefect cannot be reached.")
-    async with PrefectClient(
-        api=settings.prefect_api_url,
-        auth_string=prefect_auth_string(settings),
-        httpx_settings={"timeout": settings.prefect_timeout_s},
-    ) as client:
+    async with PrefectClient(**_client_settings(settings)) as client:
         yield client
+
+
+_ClientKey = tuple[str, str | None, float]
+_SHARED: dict[asyncio.AbstractEventLoop, dict[_ClientKey, PrefectClient]] = {}
+"""The shared clients by event loop (a loop that has closed is forgotten with its clients)."""
+
+
+async def shared_prefect_client(settings: Settings) -> PrefectClient:
+    """A started client of the Prefect server named by PREFECT_API_URL, shared by everything that
+    runs on this event loop with the same server, credential and timeout (a web server's requests),
+    so that they reuse its connections. It stays open for the life of the loop; call
+    `close_shared_prefect_clients` before the loop ends to close it."""
+    made = _client_settings(settings)
+    key = (made["api"], made["auth_string"], settings.prefect_timeout_s)
+    for closed in [loop for loop in _SHARED if loop.is_closed()]:
+        del _SHARED[closed]
+    clients = _SHARED.setdefault(asyncio.get_running_loop(), {})
+    client = clients.get(key)
+    if client is None:
+        fresh = PrefectClient(**made)
+        await fresh.__aenter__()
+        client = clients.setdefault(key, fresh)
+        if client is not fresh:
+            await fresh.__aexit__(None, None, None)
+    return client
+
+
+async def close_shared_prefect_clients() -> None:
+    """Close the clients `shared_prefect_client` made on this event loop."""
+    clients = _SHARED.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.__aexit__(None, None, None)

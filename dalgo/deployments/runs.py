@@ -6,6 +6,7 @@ when it carries the tag `org:<slug>`; any other run is treated as if it did not 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -31,12 +32,12 @@ from prefect.client.schemas.filters import (
     TaskRunFilter,
     TaskRunFilterFlowRunId,
 )
-from prefect.client.schemas.objects import FlowRun, State, StateType
+from prefect.client.schemas.objects import FlowRun, Log, State, StateType, TaskRun
 from prefect.client.schemas.sorting import LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 
-from dalgo.flow_run_pages import newest_first_page
+from dalgo.flow_run_pages import PREFECT_MAX_LIMIT, newest_first_page
 from dalgo.flows.locks import AWAITING_SLOT, WAITING_FOR_LOCK
 from dalgo.flows.results import RESULT_ARTIFACT_TYPE
 from dalgo.naming import KIND_TAG_PREFIX, TRIGGERED_BY_TAG_PREFIX, org_deletion_tag, org_tag, tag_value
@@ -188,37 +189,50 @@ async def list_runs(
     return [summarize(r) for r in page.runs], total
 
 
-async def get_org_run(client: PrefectClient, org: str, run_id: uuid.UUID) -> FlowRun | None:
-    """The run, only when it belongs to the org."""
+def _belongs(run: FlowRun, org: str) -> bool:
+    return org_tag(org) in run.tags or org_deletion_tag(org) in run.tags
+
+
+async def _read_run(client: PrefectClient, run_id: uuid.UUID) -> FlowRun | None:
     try:
-        run = await client.read_flow_run(run_id)
+        return await client.read_flow_run(run_id)
     except ObjectNotFound:
         return None
-    return run if org_tag(org) in run.tags or org_deletion_tag(org) in run.tags else None
+
+
+async def get_org_run(client: PrefectClient, org: str, run_id: uuid.UUID) -> FlowRun | None:
+    """The run, only when it belongs to the org."""
+    run = await _read_run(client, run_id)
+    return run if run is not None and _belongs(run, org) else None
+
+
+async def _children(client: PrefectClient, run_ids: list[uuid.UUID]) -> list[FlowRun]:
+    """The subflow runs directly below the runs."""
+    return await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=run_ids))
+    )
 
 
 async def _descendant_runs(client: PrefectClient, run_id: uuid.UUID) -> list[FlowRun]:
-    """Every subflow run below the run, at any depth."""
-    found: list[FlowRun] = []
+    """Every subflow run below the run, at any depth (one read per level)."""
+    found: dict[uuid.UUID, FlowRun] = {}
     frontier = [run_id]
     while frontier:
-        children = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=frontier))
-        )
-        children = [c for c in children if c.id not in {f.id for f in found}]
-        found.extend(children)
+        children = [c for c in await _children(client, frontier) if c.id not in found and c.id != run_id]
+        found.update((c.id, c) for c in children)
         frontier = [c.id for c in children]
-    return found
+    return list(found.values())
 
 
-async def run_steps(client: PrefectClient, run: FlowRun) -> list[Step]:
-    """The run's steps: its task runs and subflow runs, in the order they started."""
-    task_runs = await client.read_task_runs(
-        task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id]))
+async def _task_runs(client: PrefectClient, flow_run_ids: list[uuid.UUID]) -> list[TaskRun]:
+    return await client.read_task_runs(
+        task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=flow_run_ids))
     )
-    subflows = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id]))
-    )
+
+
+def _steps(task_runs: list[TaskRun], subflows: list[FlowRun]) -> list[Step]:
+    """The run's steps from its task runs and subflow runs, in the order they started; a task run
+    that only wraps a subflow is shown as that subflow."""
     subflow_tasks = {s.parent_task_run_id for s in subflows}
     steps = [
         Step(t.id, t.name, "task", api_state(t.state), t.start_time, t.end_time)
@@ -229,11 +243,35 @@ async def run_steps(client: PrefectClient, run: FlowRun) -> list[Step]:
     return sorted(steps, key=lambda s: (s.start_time is None, s.start_time or datetime.min))
 
 
-async def run_result(client: PrefectClient, run: FlowRun) -> Any:
-    """The result the run recorded, or None."""
+@dataclass(frozen=True)
+class RunDetail:
+    """A run of the org with its steps and, once it has ended, its result."""
+
+    run: FlowRun
+    steps: list[Step]
+    result: Any
+
+
+async def run_detail(client: PrefectClient, org: str, run_id: uuid.UUID) -> RunDetail | None:
+    """The run with its steps and result, only when it belongs to the org. The run, its task runs,
+    its subflow runs and its result artifact are read at once (one round trip's wait); what was
+    read about a run of another org is dropped unseen."""
+    run, task_runs, subflows, result = await asyncio.gather(
+        _read_run(client, run_id),
+        _task_runs(client, [run_id]),
+        _children(client, [run_id]),
+        _result_artifact(client, run_id),
+    )
+    if run is None or not _belongs(run, org):
+        return None
+    final = run.state is not None and run.state.is_final()
+    return RunDetail(run, _steps(task_runs, subflows), result if final else None)
+
+
+async def _result_artifact(client: PrefectClient, run_id: uuid.UUID) -> Any:
     artifacts = await client.read_artifacts(
         artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]),
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
             type=ArtifactFilterType(any_=[RESULT_ARTIFACT_TYPE]),
         )
     )
@@ -248,25 +286,40 @@ async def run_result(client: PrefectClient, run: FlowRun) -> Any:
     return data
 
 
-async def run_logs(
-    client: PrefectClient, run: FlowRun, offset: int, limit: int, level: str | None
+async def run_result(client: PrefectClient, run: FlowRun) -> Any:
+    """The result the run recorded, or None."""
+    return await _result_artifact(client, run.id)
+
+
+async def org_run_logs(
+    client: PrefectClient, org: str, run_id: uuid.UUID, offset: int, limit: int, level: str | None
+) -> tuple[list[LogEntry], int | None] | None:
+    """The logs of the org's run and all its steps, oldest first, and the offset of the next page
+    (None on the last); None when the run is not the org's. The run and its subflows are read at
+    once, then their logs and task names at once; nothing is returned before the org is checked."""
+    run, subflows = await asyncio.gather(_read_run(client, run_id), _descendant_runs(client, run_id))
+    if run is None or not _belongs(run, org):
+        return None
+    return await _logs(client, run, subflows, offset, limit, level)
+
+
+async def _logs(
+    client: PrefectClient,
+    run: FlowRun,
+    subflows: list[FlowRun],
+    offset: int,
+    limit: int,
+    level: str | None,
 ) -> tuple[list[LogEntry], int | None]:
-    """The logs of the run and all its steps, oldest first; the offset of the next page or None."""
-    subflows = await _descendant_runs(client, run.id)
     flow_names: dict[uuid.UUID, str | None] = {run.id: None, **{s.id: s.name for s in subflows}}
-    task_runs = await client.read_task_runs(
-        task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=list(flow_names)))
+    log_filter = LogFilter(
+        flow_run_id=LogFilterFlowRunId(any_=list(flow_names)),
+        level=LogFilterLevel(ge_=LOG_LEVELS[level]) if level else None,
+    )
+    task_runs, (logs, more) = await asyncio.gather(
+        _task_runs(client, list(flow_names)), _log_page(client, log_filter, offset, limit)
     )
     task_names = {t.id: t.name for t in task_runs}
-    logs = await client.read_logs(
-        log_filter=LogFilter(
-            flow_run_id=LogFilterFlowRunId(any_=list(flow_names)),
-            level=LogFilterLevel(ge_=LOG_LEVELS[level]) if level else None,
-        ),
-        limit=limit,
-        offset=offset,
-        sort=LogSort.TIMESTAMP_ASC,
-    )
 
     def step_of(task_run_id: uuid.UUID | None, flow_run_id: uuid.UUID | None) -> str | None:
         if task_run_id is not None and task_run_id in task_names:
@@ -282,7 +335,24 @@ async def run_logs(
         )
         for log in logs
     ]
-    return entries, (offset + len(entries) if len(entries) == limit else None)
+    return entries, (offset + limit if more else None)
+
+
+async def _log_page(
+    client: PrefectClient, log_filter: LogFilter, offset: int, limit: int
+) -> tuple[list[Log], bool]:
+    """One page of logs oldest first, and whether more follow: one log more is read to know,
+    in the same read when that fits in Prefect's limit, else in a second read at the same time."""
+    if limit < PREFECT_MAX_LIMIT:
+        logs = await client.read_logs(
+            log_filter=log_filter, limit=limit + 1, offset=offset, sort=LogSort.TIMESTAMP_ASC
+        )
+        return logs[:limit], len(logs) > limit
+    logs, after = await asyncio.gather(
+        client.read_logs(log_filter=log_filter, limit=limit, offset=offset, sort=LogSort.TIMESTAMP_ASC),
+        client.read_logs(log_filter=log_filter, limit=1, offset=offset + limit, sort=LogSort.TIMESTAMP_ASC),
+    )
+    return logs, bool(after)
 
 
 def _level_name(level: int) -> str:

@@ -1,17 +1,21 @@
-"""An org's runs: list, detail with steps and result, logs, cancel."""
+"""An org's runs: list, detail with steps and result, logs, cancel.
+
+These are the dashboard's most frequent reads, so they share one Prefect client per process
+(`shared_prefect_client`): no TLS context, connection or CSRF token is made per request."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 
-from dalgo.api.deps import OrgContext, PageParams, PrefectDep, require
+from dalgo.api.deps import OrgContext, PageParams, SettingsDep, require
 from dalgo.api.schemas import LogPage, LogPublic, Page, RunDetailPublic, RunPublic, StepPublic
 from dalgo.deployments import runs
+from dalgo.deployments.client import shared_prefect_client
 from dalgo.deployments.runs import RunState
 
 router = APIRouter(prefix="/orgs/{org}/runs", tags=["runs"])
@@ -19,6 +23,14 @@ router = APIRouter(prefix="/orgs/{org}/runs", tags=["runs"])
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 
 RUN_NOT_FOUND = "This organization has no run with that id."
+
+
+async def shared_prefect(settings: SettingsDep) -> PrefectClient:
+    """The process's shared Prefect client (made on first use)."""
+    return await shared_prefect_client(settings)
+
+
+SharedPrefect = Annotated[PrefectClient, Depends(shared_prefect)]
 
 
 def _public(summary: runs.RunSummary) -> RunPublic:
@@ -35,7 +47,7 @@ async def _org_run(client: PrefectClient, org: str, run_id: uuid.UUID) -> FlowRu
 @router.get("", response_model=Page[RunPublic])
 async def list_runs(
     member: Annotated[OrgContext, require("can_view_runs")],
-    client: PrefectDep,
+    client: SharedPrefect,
     page: PageParams,
     pipeline_id: Annotated[str | None, Query(max_length=100)] = None,
     connection_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -49,16 +61,16 @@ async def list_runs(
 
 @router.get("/{run_id}", response_model=RunDetailPublic)
 async def read_run(
-    run_id: uuid.UUID, member: Annotated[OrgContext, require("can_view_runs")], client: PrefectDep
+    run_id: uuid.UUID, member: Annotated[OrgContext, require("can_view_runs")], client: SharedPrefect
 ) -> RunDetailPublic:
     """One run with its steps and, once it has ended, its result."""
-    run = await _org_run(client, member.org.slug, run_id)
-    steps = await runs.run_steps(client, run)
-    result = await runs.run_result(client, run) if run.state and run.state.is_final() else None
+    detail = await runs.run_detail(client, member.org.slug, run_id)
+    if detail is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=RUN_NOT_FOUND)
     return RunDetailPublic(
-        **_public(runs.summarize(run)).model_dump(),
-        steps=[StepPublic(**vars(step)) for step in steps],
-        result=result,
+        **_public(runs.summarize(detail.run)).model_dump(),
+        steps=[StepPublic(**vars(step)) for step in detail.steps],
+        result=detail.result,
     )
 
 
@@ -66,20 +78,22 @@ async def read_run(
 async def read_run_logs(
     run_id: uuid.UUID,
     member: Annotated[OrgContext, require("can_view_runs")],
-    client: PrefectDep,
+    client: SharedPrefect,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 200,
     level: LogLevel | None = None,
 ) -> LogPage:
     """The logs of the run and all its steps, oldest first; `next_offset` is null on the last page."""
-    run = await _org_run(client, member.org.slug, run_id)
-    entries, next_offset = await runs.run_logs(client, run, offset, limit, level)
+    page = await runs.org_run_logs(client, member.org.slug, run_id, offset, limit, level)
+    if page is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=RUN_NOT_FOUND)
+    entries, next_offset = page
     return LogPage(data=[LogPublic(**vars(entry)) for entry in entries], next_offset=next_offset)
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
 async def cancel_run(
-    run_id: uuid.UUID, member: Annotated[OrgContext, require("can_cancel_run")], client: PrefectDep
+    run_id: uuid.UUID, member: Annotated[OrgContext, require("can_cancel_run")], client: SharedPrefect
 ) -> dict[str, str]:
     """Cancel the run: the worker stops what it drives, and the run ends as cancelled."""
     run = await _org_run(client, member.org.slug, run_id)
