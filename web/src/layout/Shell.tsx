@@ -80,7 +80,7 @@ function OrgSwitcher() {
     <Select
       aria-label="Organization"
       data-testid="org-switcher"
-      w={240}
+      w={320}
       allowDeselect={false}
       value={memberships.some((m) => m.org === org) ? org : null}
       placeholder="Choose an organization"

@@ -1,6 +1,6 @@
 /** Build a pipeline from steps (syncs and dbt commands, in order) with an optional schedule in a
  * time zone, shown in words with its next run times; or see and change one. */
-import { ActionIcon, Button, Card, Checkbox, Group, Select, Stack, Switch, Text, TextInput, Title } from "@mantine/core";
+import { ActionIcon, Autocomplete, Button, Card, Checkbox, Group, Select, Stack, Switch, Text, TextInput, Title } from "@mantine/core";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState, type FormEvent } from "react";
 import { useNavigate, useParams } from "react-router-dom";
@@ -17,11 +17,12 @@ const DBT_COMMANDS = ["git-pull", "deps", "seed", "run", "test", "build", "docs-
 
 type Step = { type: "sync"; connection_id: string } | { type: "dbt"; command: string; select: string };
 
-function timeZones(): string[] {
+/** The time zones the browser knows, to suggest while typing (any IANA name may be typed). */
+const TIME_ZONES: string[] = (() => {
   const intl = Intl as unknown as { supportedValuesOf?: (key: string) => string[] };
   const zones = intl.supportedValuesOf?.("timeZone") ?? [];
   return zones.includes("UTC") ? zones : ["UTC", ...zones];
-}
+})();
 
 function stepsOf(pipeline: PipelinePublic): Step[] {
   return pipeline.steps.map((raw) => {
@@ -66,7 +67,7 @@ function RecentRuns({ org, pipelineId }: { org: string; pipelineId: string }) {
         <Group key={run.id} gap="xs">
           <StateBadge state={run.state} />
           <RunLink org={org} id={run.id}>
-            {formatTime(run.start_time ?? null)}
+            {run.start_time ? formatTime(run.start_time) : "not started yet"}
           </RunLink>
           <Text size="sm" c="dimmed">
             by {run.triggered_by}
@@ -256,7 +257,15 @@ export default function PipelineEdit() {
                         error={words === null ? "This is not a cron expression." : undefined}
                         required
                       />
-                      <Select label="Time zone" searchable data={timeZones()} value={timezone} allowDeselect={false} onChange={(value) => setTimezone(value ?? "UTC")} />
+                      <Autocomplete
+                        label="Time zone"
+                        description="An IANA name, e.g. Asia/Kolkata"
+                        data={TIME_ZONES}
+                        limit={20}
+                        value={timezone}
+                        onChange={setTimezone}
+                        required
+                      />
                     </Group>
                     {words ? (
                       <Text size="sm" data-testid="schedule-words">

@@ -15,7 +15,7 @@ import { call, isNotFound } from "../errors";
 import { formatDuration, formatTime, isFinal } from "../format";
 
 type Level = NonNullable<NonNullable<ReadRunLogsData["query"]>["level"]>;
-const LOG_PAGE = 500;
+const LOG_PAGE = 200;
 const AUTO_LINES = 5000;
 /** Logs may reach Prefect a moment after the run ended: keep looking for this long. */
 const TAIL_MS = 8000;
