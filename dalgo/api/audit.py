@@ -233,10 +233,12 @@ class AuditMiddleware:
         if isinstance(answer.get("flow_run_id"), str):
             details["flow_run_id"] = answer["flow_run_id"]
         with Session(engine) as session:
+            if exchange.status == 401:
+                return
             actor = _token_user(session, exchange.headers.get("authorization", ""))
             if actor is None and route.name == "accept_invitation" and exchange.status < 400:
                 actor = _invited_user(session, sent.get("code"))
-            if actor is None and (exchange.status == 401 or route.name not in UNSIGNED_ROUTES):
+            if actor is None and route.name not in UNSIGNED_ROUTES:
                 return
             org = self._org(session, org_slug, actor, exchange.status)
             session.add(

@@ -115,6 +115,27 @@ def test_an_accepted_invitation_is_recorded_under_the_new_member(
     assert not [row for row in rows if code in row.model_dump_json()]
 
 
+def test_signing_out_is_recorded_and_a_request_with_the_ended_token_is_not(
+    client: TestClient, api: Api, make_org_with_roles: Callable[[], OrgWithRoles], engine: Engine
+) -> None:
+    org = make_org_with_roles()
+    user = org.users["account-manager"]
+    headers = api.login(user.email)
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    after = client.post(
+        f"/api/v1/orgs/{org.slug}/invitations",
+        json={"email": unique_email(), "role": "guest"},
+        headers=headers,
+    )
+    assert after.status_code == 401
+    with Session(engine) as session:
+        mine = session.exec(select(AuditEntry).where(AuditEntry.actor_id == user.id)).all()
+    assert [(e.action, e.object_type, e.status_code, e.org_id) for e in mine] == [
+        ("logout", "session", 204, None)
+    ]
+    assert entries(client, org, action="create_invitation") == []
+
+
 def test_the_orgs_creation_is_its_first_entry(
     client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles]
 ) -> None:
