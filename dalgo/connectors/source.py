@@ -126,6 +126,15 @@ def get_source(
     return AirbyteSource(executor=executor, name=item.name, config=dict(config), streams=streams)
 
 
+def check_config(connector: Connector | str, config: Mapping[str, Any], connectors_dir: Path | None) -> None:
+    """Raises `SourceError` naming the fields at fault when the config does not satisfy the
+    connector's spec (the one kept beside the install: no connector process starts)."""
+    item = resolve(connector)
+    problems = validate_config(connector_spec(item, connectors_dir), config)
+    if problems:
+        raise SourceError(_invalid_config_message(item, problems))
+
+
 def _redact(text: str, secrets: Mapping[str, Any]) -> str:
     for value in secrets.values():
         if isinstance(value, str) and len(value) >= MIN_REDACTED_LENGTH:

@@ -20,9 +20,8 @@ from dalgo.blocks.ingestion import IngestionEngineBlock, ingestion_engine_block_
 from dalgo.blocks.source import SourceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.connectors.catalogue import connector
-from dalgo.connectors.source import get_source
+from dalgo.connectors.source import check_config, get_source, prepare_airbyte
 from dalgo.connectors.spec import merge_secrets
-from dalgo.flows.ingest_server import sync_on_server
 from dalgo.flows.locks import connection_resource, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.sources import connectors_dir, org_folder, source_block_name
@@ -47,19 +46,27 @@ def connection_lock(org: str, connection_id: str) -> str:
 @contextmanager
 def warehouse_cache(warehouse: WarehouseBlock, schema: str, state_dir: Path) -> Iterator[Any]:
     """The PyAirbyte cache that writes into the warehouse's schema (its sync state kept there too),
-    closed after use. A BigQuery key is written to a private file for as long as the cache is open."""
-    from airbyte.caches import BigQueryCache, PostgresCache
+    closed after use: Postgres and DuckDB through the platform's writers (`dalgo.ingestion.writers`),
+    their batch files in a private folder of this sync. A BigQuery key is written to a private file
+    for as long as the cache is open."""
+    prepare_airbyte()
+    from airbyte.caches import BigQueryCache
+
+    from dalgo.ingestion.writers.postgres import CopyPostgresCache
 
     cache: Any
     with tempfile.TemporaryDirectory(prefix="dalgo-sync-") as private:
         if warehouse.type == "postgres":
-            cache = PostgresCache(
+            batches = Path(private) / "batches"
+            batches.mkdir(mode=0o700)
+            cache = CopyPostgresCache(
                 host=str(warehouse.host),
                 port=int(warehouse.port or 5432),
                 database=str(warehouse.database),
                 username=str(warehouse.user),
                 password=warehouse.password.get_secret_value() if warehouse.password else "",
                 schema_name=schema,
+                cache_dir=batches,
             )
         elif warehouse.type == "duckdb":
             cache = confined_duckdb_cache(warehouse, schema, Path(private))
@@ -85,10 +92,10 @@ def confined_duckdb_cache(warehouse: WarehouseBlock, schema: str, private: Path)
     for a private folder of this sync (PyAirbyte loads its batches from JSONL files there), its
     configuration locked. A view a tenant left in the file cannot read other files while the
     platform's process writes to it."""
-    from airbyte.caches import DuckDBCache
     from sqlalchemy import event
 
     from dalgo.blocks.warehouses.duckdb import DuckDBBackend
+    from dalgo.ingestion.writers.duckdb import QuickDuckDBCache
 
     backend = warehouse.backend()
     assert isinstance(backend, DuckDBBackend)
@@ -97,7 +104,7 @@ def confined_duckdb_cache(warehouse: WarehouseBlock, schema: str, private: Path)
         raise ValueError(f"The DuckDB warehouse cannot be synced into: {reason}.")
     batches = private / "batches"
     batches.mkdir(mode=0o700)
-    cache = DuckDBCache(db_path=str(warehouse.path), schema_name=schema, cache_dir=batches)
+    cache = QuickDuckDBCache(db_path=str(warehouse.path), schema_name=schema, cache_dir=batches)
     allowed = str(batches).replace("'", "''") + "/"
 
     def confine(connection: Any, _record: Any) -> None:
@@ -131,6 +138,45 @@ def bigquery_key_file(warehouse: WarehouseBlock, folder: Path) -> Path:
     return path
 
 
+def read_into_warehouse(
+    definition: str,
+    config: dict[str, Any],
+    streams: list[str] | None,
+    warehouse: WarehouseBlock,
+    schema: str,
+    connectors: Path,
+    org_dir: Path,
+) -> dict[str, Any]:
+    """Read the source's streams (all of them for None) into the warehouse's schema: the connector
+    (installed under `connectors`) runs in its sandbox, seeing `org_dir`, the org's own folder,
+    only; the writer runs here, outside it. The config is checked against the connector's kept
+    spec first, so PyAirbyte need not start the connector once more to ask for it. The result has
+    the records and bytes read per stream and the duration of the read and the writes."""
+    item = connector(definition)
+    check_config(item, config, connectors)
+    source = get_source(item, config, streams, connectors, org_dir)
+    if streams is None:
+        source.select_all_streams()
+    started = time.monotonic()
+    with warehouse_cache(warehouse, schema, connectors.parent / "airbyte" / "cache") as cache:
+        result = source.read(cache=cache, skip_validation=True)
+        processed = int(result.processed_records)
+        synced = set(result.streams)
+    tracker = getattr(result, "_progress_tracker", None)
+    counts: dict[str, int] = dict(getattr(tracker, "stream_read_counts", {}) or {})
+    sizes: dict[str, int] = dict(getattr(tracker, "stream_bytes_read", {}) or {})
+    per_stream = {
+        name: {"records": counts.get(name, 0), "bytes": sizes.get(name, 0)}
+        for name in sorted(synced | set(counts))
+    }
+    return {
+        "records": processed,
+        "streams": per_stream,
+        "duration_s": round(time.monotonic() - started, 3),
+        "destination_schema": schema,
+    }
+
+
 def _read(
     org: str,
     source_block: SourceBlock,
@@ -138,34 +184,16 @@ def _read(
     connection: ConnectionBlock,
     warehouse: WarehouseBlock,
 ) -> dict[str, Any]:
-    """Read the source into the warehouse; the connector runs in its sandbox, seeing the org's own
-    folder only (the cache that writes into the warehouse runs here, outside it)."""
-    folder = connectors_dir()
-    source = get_source(
-        connector(source_block.definition), config, connection.streams, folder, org_folder(org)
+    """Read the connection's streams into the org's warehouse, with this worker's connectors."""
+    return read_into_warehouse(
+        source_block.definition,
+        config,
+        connection.streams,
+        warehouse,
+        connection.destination_schema,
+        connectors_dir(),
+        org_folder(org),
     )
-    if connection.streams is None:
-        source.select_all_streams()
-    started = time.monotonic()
-    with warehouse_cache(
-        warehouse, connection.destination_schema, folder.parent / "airbyte" / "cache"
-    ) as cache:
-        result = source.read(cache=cache)
-        processed = int(result.processed_records)
-        synced = set(result.streams)
-    tracker = getattr(result, "_progress_tracker", None)
-    counts: dict[str, int] = dict(getattr(tracker, "stream_read_counts", {}) or {})
-    sizes: dict[str, int] = dict(getattr(tracker, "stream_bytes_read", {}) or {})
-    streams = {
-        name: {"records": counts.get(name, 0), "bytes": sizes.get(name, 0)}
-        for name in sorted(synced | set(counts))
-    }
-    return {
-        "records": processed,
-        "streams": streams,
-        "duration_s": round(time.monotonic() - started, 3),
-        "destination_schema": connection.destination_schema,
-    }
 
 
 async def org_engine(org: str) -> IngestionEngineBlock:
@@ -205,6 +233,8 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
             engine.engine,
         )
         if engine.engine == "airbyte-server":
+            from dalgo.flows.ingest_server import sync_on_server
+
             result = await sync_on_server(
                 org, connection_id, connection, source_block, config, warehouse, engine, logger
             )
