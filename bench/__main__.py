@@ -63,7 +63,7 @@ def plans(ctx: Context) -> dict[str, Callable[[], None]]:
         "overhead": lambda: overhead.run(ctx, [10_000] if ctx.quick else [10_000, 100_000]),
         "ingest": lambda: ingest.run(ctx, 10_000 if ctx.quick else 100_000),
         "runs-list": lambda: runs_list.run(ctx, orgs=20, runs_per_org=20 if ctx.quick else 250),
-        "fan-out": lambda: fanout.run(ctx, [5] if ctx.quick else [50, 200]),
+        "fan-out": lambda: fanout.run(ctx, ctx.fanout_sizes or ([5] if ctx.quick else [50, 200])),
     }
 
 
@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes and one round: a few minutes")
     parser.add_argument("--rounds", type=int, help="rounds per scenario (default 3, or 1 with --quick)")
+    parser.add_argument(
+        "--fanout-sizes", type=int, nargs="+", metavar="K", help="fan-out's org counts (default 50 200)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench's DALGO_HOME and databases")
     args = parser.parse_args(argv)
     chosen = args.scenario or list(SCENARIOS)
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="dalgo-bench-")) / "home"
     home.mkdir()
     report = Report()
-    ctx = Context(home, Databases(), report, args.quick, rounds)
+    ctx = Context(home, Databases(), report, args.quick, rounds, args.fanout_sizes or [])
     say(f"machine: {machine()}")
     say(f"commit: {commit()}")
     say(f"scenarios: {', '.join(chosen)}; {'quick, ' if args.quick else ''}{rounds} round(s); home {home}")

@@ -22,13 +22,15 @@ EXAMPLE_PROJECT = REPO / "examples" / "dbt_project"
 @dataclass
 class Context:
     """One bench run: its DALGO_HOME (shared by the scenarios' stacks, so a connector is
-    installed once), the databases it made, the report, `quick` and the rounds per scenario."""
+    installed once), the databases it made, the report, `quick`, the rounds per scenario and
+    fan-out's org counts when not the default."""
 
     home: Path
     databases: Databases
     report: Report
     quick: bool
     rounds: int
+    fanout_sizes: list[int] = field(default_factory=list)
 
     def work_dir(self, name: str) -> Path:
         """A folder of the bench's own (outside any org's folder)."""
