@@ -205,6 +205,10 @@ def require(permission: str) -> Any:
     return Depends(RequirePermission(permission))
 
 
+MAX_OFFSET = 1_000_000_000
+"""The largest `offset` a list takes (beyond any real list; larger numbers overflow the databases')."""
+
+
 @dataclass(frozen=True)
 class Pagination:
     limit: int
@@ -213,7 +217,7 @@ class Pagination:
 
 def pagination(
     limit: Annotated[int, Query(ge=1, le=200, description="At most this many items (up to 200).")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Skip this many items.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Skip this many items.")] = 0,
 ) -> Pagination:
     return Pagination(limit=limit, offset=offset)
 

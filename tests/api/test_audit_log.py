@@ -294,6 +294,8 @@ def test_filters_by_actor_object_action_and_time_with_pages_newest_first(
         headers=boss,
     )
     assert backwards.status_code == 422 and "before" in backwards.json()["detail"]
+    nul = client.get(f"/api/v1/orgs/{org.slug}/audit-log", params={"actor": "a\x00b"}, headers=boss)
+    assert nul.status_code == 422 and nul.json()["detail"] == "A filter may not hold a NUL character."
     naive = client.get(f"/api/v1/orgs/{org.slug}/audit-log?since=2026-01-01T00:00:00", headers=boss)
     assert naive.status_code == 422 and isinstance(naive.json()["detail"], str)
 

@@ -63,6 +63,14 @@ def test_a_limit_over_its_cap_answers_422_with_a_sentence(
         assert over.json()["detail"] == f"`limit` may be at most {cap}; ask for the next page with `offset`."
         under = client.get(url, params={"limit": 0}, headers=headers)
         assert under.status_code == 422 and under.json()["detail"] == "`limit` must be at least 1."
+    for path in (
+        "/api/v1/me/notifications",
+        f"/api/v1/orgs/{org.slug}/members",
+        f"/api/v1/orgs/{org.slug}/runs",
+    ):
+        far = client.get(path, params={"offset": 10**20}, headers=headers)
+        assert far.status_code == 422 and far.json()["detail"] == "`offset` may be at most 1000000000."
+        assert client.get(path, params={"offset": 10**9}, headers=headers).json()["data"] == []
     at_cap = client.get(f"/api/v1/orgs/{org.slug}/members", params={"limit": 200}, headers=headers)
     assert at_cap.status_code == 200
     assert len(at_cap.json()["data"]) == at_cap.json()["count"] == 6  # one per role, and the org's creator

@@ -63,6 +63,10 @@ def read_audit_log(
     until: Annotated[AwareDatetime | None, Query(description="Entries before this time.")] = None,
 ) -> Page[AuditEntryPublic]:
     """The org's audit entries, newest first, with the failed sign-ins of its current members."""
+    if any("\x00" in text for text in (actor, action, object_type, object_id) if text):
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail="A filter may not hold a NUL character."
+        )
     if since is not None and until is not None and since >= until:
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail="`since` must come before `until`."

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 
-from dalgo.api.deps import OrgContext, PageParams, SettingsDep, require
+from dalgo.api.deps import MAX_OFFSET, OrgContext, PageParams, SettingsDep, require
 from dalgo.api.schemas import LogPage, LogPublic, Page, RunDetailPublic, RunPublic, StepPublic
 from dalgo.deployments import runs
 from dalgo.deployments.client import shared_prefect_client
@@ -79,7 +79,7 @@ async def read_run_logs(
     run_id: uuid.UUID,
     member: Annotated[OrgContext, require("can_view_runs")],
     client: SharedPrefect,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 200,
     level: LogLevel | None = None,
 ) -> LogPage:
