@@ -68,6 +68,7 @@ def plans(ctx: Context) -> dict[str, Callable[[], None]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the chosen scenarios; 1 when one of them could not run to its end."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--scenario", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"

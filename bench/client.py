@@ -43,6 +43,7 @@ class ApiClient:
 
     @classmethod
     def login(cls, base: str, email: str, password: str) -> ApiClient:
+        """Sign in at `base` (the API's `/api/v1`); BenchError when it is refused."""
         http = httpx.Client(base_url=base, timeout=300)
         response = http.post("/auth/login", json={"email": email, "password": password})
         if response.status_code != 200:
@@ -52,9 +53,11 @@ class ApiClient:
 
     @property
     def token(self) -> str:
+        """The `Authorization` header value this caller sends."""
         return str(self.http.headers["Authorization"])
 
     def close(self) -> None:
+        """Close the HTTP connections (the token stays valid)."""
         self.http.close()
 
     def call(self, method: str, path: str, expect: int, body: Any = None) -> Any:
@@ -65,10 +68,12 @@ class ApiClient:
         return response.json() if response.content else None
 
     def make_org(self, slug: str) -> str:
+        """A new org (the caller, a platform admin, becomes its super-admin); its slug."""
         self.call("POST", "/orgs", 201, {"name": f"Bench {slug}", "slug": slug})
         return slug
 
     def postgres_warehouse(self, org: str, url: str, schema: str = TARGET_SCHEMA) -> None:
+        """Save the Postgres database at `url` as the org's warehouse, dbt building into `schema`."""
         body = {
             "type": "postgres",
             "host": "127.0.0.1",
@@ -108,10 +113,12 @@ class ApiClient:
         self.call("PUT", f"/orgs/{org}/dbt", 200, body)
 
     def pipeline(self, org: str, steps: list[dict[str, Any]], schedule: dict[str, str] | None = None) -> str:
+        """A new pipeline of these steps (manual unless a schedule is given); its id."""
         body = {"name": f"bench {uuid.uuid4().hex[:6]}", "steps": steps, "schedule": schedule}
         return str(self.call("POST", f"/orgs/{org}/pipelines", 201, body)["id"])
 
     def run_pipeline(self, org: str, pipeline_id: str) -> str:
+        """Trigger the pipeline now; the flow run id."""
         return str(self.call("POST", f"/orgs/{org}/pipelines/{pipeline_id}/run", 202)["flow_run_id"])
 
     def wait(self, org: str, run_id: str, timeout_s: float, poll_s: float = 0.5) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class MemorySampler:
             self._thread.join(10)
 
     def sample(self) -> None:
+        """Take one sample now."""
         self.peak_stack = max(self.peak_stack, self.stack.rss_bytes())
         for proc in self.stack.processes():
             if not self._is_run_process(proc):
@@ -95,4 +96,5 @@ class MemorySampler:
 
 
 def megabytes(value: int) -> int:
+    """Bytes as whole mebibytes."""
     return round(value / 1_048_576)

@@ -153,6 +153,8 @@ def measure(ctx: Context, api: ApiClient, stack: RunningStack, rows: int) -> Sid
 
 
 def results(rows: int, sides: Sides) -> list[Result]:
+    """The lines of one size: the pipeline against the script, trigger to running, trigger to
+    first step, and the fixed git-pull + deps steps."""
     size = f"{rows // 1000}K rows"
     target = 1.15 if rows <= 10_000 else 1.00
     steps = {name: median(values) for name, values in sides.steps.items()}

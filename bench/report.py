@@ -55,9 +55,11 @@ class Result:
 
     @property
     def ratio(self) -> float | None:
+        """ours_s / direct_s."""
         return ratio(self.ours_s, self.direct_s)
 
     def as_json(self) -> dict[str, Any]:
+        """The result as its JSON line holds it."""
         return {
             "scenario": self.scenario,
             "case": self.case,
@@ -77,6 +79,7 @@ class Report:
     results: list[Result] = field(default_factory=list)
 
     def add(self, result: Result) -> None:
+        """Keep the result and print its JSON line."""
         self.results.append(result)
         print(json.dumps(result.as_json(), default=str), flush=True)
 

@@ -44,10 +44,12 @@ class Runs:
 
     @property
     def total(self) -> int:
+        """How many runs in all."""
         return sum(len(ids) for ids in self.by_org.values())
 
 
 async def _make_run(http: httpx.AsyncClient, flow_id: str, org: str, pipeline: str, index: int) -> str:
+    """One of the org's pipeline runs, made Running; its id."""
     tags = [org_tag(org), kind_tag("pipeline"), f"pipeline:{pipeline}"]
     if index % 2:
         tags.append(triggered_by_tag(f"someone-{index % 7}@example.org"))
@@ -199,6 +201,7 @@ class Case:
     p95: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, side: str, latencies: dict[str, list[float]]) -> None:
+        """Record one round of one side."""
         for kind, values in latencies.items():
             self.p50.setdefault(f"{side}:{kind}", []).append(percentile(values, 50) or 0.0)
             self.p95.setdefault(f"{side}:{kind}", []).append(percentile(values, 95) or 0.0)

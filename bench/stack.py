@@ -66,6 +66,7 @@ class Databases:
         return database_url(name)
 
     def drop_all(self) -> None:
+        """Drop every database made, even with connections open."""
         for name in self.made:
             admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.made.clear()
@@ -82,10 +83,12 @@ class RunningStack:
 
     @property
     def api_base(self) -> str:
+        """The web API's root, `.../api/v1`."""
         return f"{self.addresses.api_base}/api/v1"
 
     @property
     def prefect_api(self) -> str:
+        """Prefect's API root, `.../api`."""
         return self.addresses.prefect_api
 
     @property
