@@ -5,16 +5,19 @@ filtered and paginated; another org's entries never show."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from dalgo.api.audit import AUDITED_METHODS, SELF_RECORDED_ROUTES
 from dalgo.db.models import AuditEntry
 from tests.api.test_invitations import invite, mailed_code
 from tests.api.test_pipelines import make_connection
@@ -134,6 +137,38 @@ def test_signing_out_is_recorded_and_a_request_with_the_ended_token_is_not(
         ("logout", "session", 204, None)
     ]
     assert entries(client, org, action="create_invitation") == []
+
+
+def test_every_mutating_route_is_recorded_without_a_line_of_its_own(
+    client: TestClient, api: Api, make_org_with_roles: Callable[[], OrgWithRoles], engine: Engine
+) -> None:
+    """Each POST, PUT, PATCH and DELETE of the app, called by a member (with ids that do not exist
+    and an empty body, so nothing is changed), leaves an entry under its route's name."""
+    org = make_org_with_roles()
+    member = org.users["super-admin"]
+    headers = api.login(member.email)
+    called: list[str] = []
+    routes = [
+        (context.path or "", route)
+        for context in iter_route_contexts(client.app.routes)  # type: ignore[attr-defined]
+        if isinstance(route := context.original_route, APIRoute)
+        and (route.methods or set()) & AUDITED_METHODS
+        and route.name not in SELF_RECORDED_ROUTES
+        and route.name != "delete_org"  # it would take the org away; it is recorded like any other
+    ]
+    routes.sort(key=lambda item: item[1].name == "logout")  # the token ends last
+    for path, route in routes:
+        url = re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path.replace("{org}", org.slug))
+        for method in sorted((route.methods or set()) & AUDITED_METHODS):
+            answer = client.request(method, url, json={}, headers=headers)
+            assert answer.status_code < 500, f"{method} {path}: {answer.text}"
+            called.append(route.name)
+    assert len(set(called)) >= 30
+
+    with Session(engine) as session:
+        recorded = session.exec(select(AuditEntry.action).where(AuditEntry.actor_id == member.id)).all()
+    assert sorted(set(called) - set(recorded)) == []
+    assert len(recorded) >= len(called)
 
 
 def test_the_orgs_creation_is_its_first_entry(
