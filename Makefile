@@ -59,7 +59,7 @@ demo: install web
 
 # Benchmarks, not part of `make test` (bench/README.md): JSON lines on stdout, progress on stderr.
 bench: install
-	$(UV) run python -m bench $(ARGS)
+	@$(UV) run python -m bench $(ARGS)
 
 # The dashboard: Node.js 20 and npm build it from package-lock.json into web/dist, served by the API at /.
 web:

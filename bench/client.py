@@ -19,6 +19,7 @@ SUCCEEDED = {"completed", "completed_with_warnings"}
 STREAMS = ["users", "products", "purchases"]
 RAW_SCHEMA = "raw"
 TARGET_SCHEMA = "analytics"
+GET_RETRY_S = 180.0
 
 
 class BenchError(RuntimeError):
@@ -61,8 +62,20 @@ class ApiClient:
         self.http.close()
 
     def call(self, method: str, path: str, expect: int, body: Any = None) -> Any:
-        """One request; BenchError unless it answers `expect`."""
-        response = self.http.request(method, path, json=body)
+        """One request; BenchError unless it answers `expect`. A GET that answers 503 or not at
+        all (Prefect busy on a loaded machine) is tried again for up to `GET_RETRY_S`."""
+        deadline = time.monotonic() + GET_RETRY_S
+        while True:
+            try:
+                response = self.http.request(method, path, json=body)
+            except httpx.TransportError as error:
+                if method != "GET" or time.monotonic() > deadline:
+                    raise BenchError(f"{method} {path} did not answer: {error!r}") from error
+                time.sleep(2)
+                continue
+            if method != "GET" or response.status_code != 503 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
         if response.status_code != expect:
             raise BenchError(f"{method} {path} answered {response.status_code}: {response.text[:400]}")
         return response.json() if response.content else None

@@ -21,11 +21,12 @@ from bench.report import say
 from dalgo.demo.accounts import Login, ensure_platform_admin
 from dalgo.deployments.client import auth_headers
 from dalgo.settings import Settings
-from dalgo.stack import LocalStack, StackAddresses
+from dalgo.stack import LocalStack, StackAddresses, supervisor
 
 PG_URL = os.environ.get("DALGO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 PREFECT_DATABASE_ENV = "PREFECT_API_DATABASE_CONNECTION_URL"
 ADMIN_EMAIL = "bench-admin@example.org"
+START_TIMEOUT_S = 600.0
 
 
 def free_port() -> int:
@@ -149,6 +150,11 @@ def running_stack(home: Path, databases: Databases, **settings: Any) -> Iterator
         login_rate_limit_per_email="100000/minute",
         **settings,
     )
+    # A loaded machine starts Prefect slower than the stack's defaults allow (its own checks
+    # still fail a part that exits).
+    supervisor.SERVER_START_TIMEOUT_S = max(supervisor.SERVER_START_TIMEOUT_S, START_TIMEOUT_S)
+    supervisor.WORKER_START_TIMEOUT_S = max(supervisor.WORKER_START_TIMEOUT_S, START_TIMEOUT_S)
+    supervisor.API_START_TIMEOUT_S = max(supervisor.API_START_TIMEOUT_S, START_TIMEOUT_S)
     stack = LocalStack(
         config, api_port=free_port(), prefect_port=free_port(), say=lambda text: say(f"  {text}")
     )
