@@ -8,6 +8,7 @@ import argparse
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import psutil
 
@@ -67,8 +69,16 @@ def plans(ctx: Context) -> dict[str, Callable[[], None]]:
     }
 
 
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (and SIGINT, even in a background job, which starts with it ignored) stops the
+    bench as Ctrl-C does: the stack is stopped and the databases are dropped on the way out."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios; 1 when one of them could not run to its end."""
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--scenario", action="append", choices=SCENARIOS, help="run only this scenario (repeatable)"
