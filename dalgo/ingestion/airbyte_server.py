@@ -11,21 +11,38 @@ Config API: `POST /api/v1/jobs/get`.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import airbyte_api
 import requests
-from airbyte_api import api, errors, models
 
 from dalgo.blocks.ingestion import AirbyteServerBlock
 
 T = TypeVar("T")
 TERMINAL_JOB_STATES = frozenset({"succeeded", "failed", "cancelled"})
 PAGE = 100
+
+
+class _LazyModule:
+    """A module imported when one of its names is first used. The airbyte-api SDK takes seconds to
+    import (a model class per connector); only orgs whose engine is an Airbyte server need it, so
+    the API, embedded syncs and pipelines that never call a server never import it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+airbyte_api = _LazyModule("airbyte_api")
+api = _LazyModule("airbyte_api.api")
+errors = _LazyModule("airbyte_api.errors")
+models = _LazyModule("airbyte_api.models")
 
 
 class AirbyteServerError(RuntimeError):
