@@ -2,7 +2,9 @@
 the API, each a supervised child process in its own process group.
 
 `LocalStack` starts the parts in order, waits until each one answers and hands control back;
-`LocalStack.stop` stops every child (and every process a child started, such as flow runs).
+`LocalStack.stop` stops every child (and every process a child started, such as flow runs). Each
+child runs under a guard (`guard.py`) that ends it, and all it started, when the supervisor dies
+without stopping it (SIGKILL, the OOM killer).
 `run_stack` is `dalgo serve`: it starts the stack, prints where everything listens and stays in
 the foreground until Ctrl-C or SIGTERM; the death of one child stops the others and makes the exit
 code non-zero.
