@@ -1,5 +1,6 @@
 """The retention flow deletes each org's audit entries older than the org's retention, and entries
-of no org after the platform's audit retention; nothing newer, and nothing of another org."""
+of no org after the platform's audit retention; nothing newer, and nothing of another org. Deleting
+an org keeps its entries, under its slug, until then."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlmodel import Session, col, select
 from dalgo.db.columns import utcnow
 from dalgo.db.models import AuditEntry, Org
 from dalgo.flows.maintenance.retention import apply_retention
+from dalgo.flows.org import delete_org
 from dalgo.settings import Settings
 from tests.conftest import OrgWithRoles
 
@@ -89,3 +91,27 @@ def test_audit_entries_older_than_the_orgs_retention_go(
         names["long_old"],
         names["nobody_recent"],
     }
+
+
+def test_a_deleted_orgs_entries_stay_on_record_under_its_slug(
+    flow_settings: Settings,
+    engine: Engine,
+    client: TestClient,
+    make_org_with_roles: Callable[..., OrgWithRoles],
+) -> None:
+    org = make_org_with_roles()
+    invited = client.post(
+        f"/api/v1/orgs/{org.slug}/invitations",
+        json={"email": f"gone-{uuid.uuid4().hex[:8]}@example.org", "role": "guest"},
+        headers=org.headers["account-manager"],
+    )
+    assert invited.status_code == 201
+
+    asyncio.run(delete_org(org.slug))
+
+    with Session(engine) as session:
+        assert session.exec(select(Org).where(Org.slug == org.slug)).first() is None
+        kept = session.exec(select(AuditEntry).where(AuditEntry.org_slug == org.slug)).all()
+    assert {e.action for e in kept} >= {"create_org", "create_invitation"}
+    assert all(e.org_id is None for e in kept)
+    assert org.users["account-manager"].email in {e.actor_email for e in kept}
