@@ -5,7 +5,6 @@ import { defineConfig } from "vitest/config";
 
 const vendorChunks: Record<string, string[]> = {
   react: ["react", "react-dom", "react-router", "react-router-dom", "scheduler"],
-  mantine: ["@mantine/core", "@mantine/hooks", "@mantine/notifications"],
   query: ["@tanstack/react-query"],
 };
 

@@ -26,6 +26,8 @@ from tests.conftest import PASSWORD, Mailbox, OrgWithRoles, free_port
 WEB = WEB_DIST.parent
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+expect.set_options(timeout=20_000)
+"""Saving a connection or a pipeline makes Prefect objects: allow for a busy machine."""
 RUN_TIMEOUT_MS = 240_000
 """Long enough for a first sync that installs its connector on the way."""
 

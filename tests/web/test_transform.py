@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -10,6 +11,8 @@ from tests.api.test_dbt import Repo
 from tests.conftest import OrgWithRoles
 from tests.web.conftest import RUN_TIMEOUT_MS, WebServer, shoot, sign_in
 from tests.web.test_pipeline_manager import choose
+
+FINAL = re.compile(r"^(completed|completed_with_warnings|failed|crashed|cancelled)$")
 
 
 def run_command(page: Page, command: str) -> None:
@@ -40,6 +43,7 @@ def test_an_analyst_sets_up_dbt_runs_it_and_opens_the_docs(
     page.reload()
     expect(page.get_by_label("Git token")).to_have_value("********")
 
+    run_command(page, "deps")
     run_command(page, "build")
     nodes = page.get_by_test_id("dbt-nodes")
     expect(nodes).to_contain_text("raw_people")

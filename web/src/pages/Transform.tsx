@@ -86,10 +86,10 @@ function Commands({ org }: { org: string }) {
   const [select, setSelect] = useState("");
   const [exclude, setExclude] = useState("");
   const [fullRefresh, setFullRefresh] = useState(false);
-  const [runId, setRunId] = useState<string | null>(null);
+  const [started, setStarted] = useState<{ runId: string; command: string } | null>(null);
   const start = useMutation({
     mutationFn: () => call(runOperation({ path: { org }, body: { command, select: select.trim() || null, exclude: exclude.trim() || null, full_refresh: fullRefresh } })),
-    onSuccess: (started) => setRunId(started.flow_run_id),
+    onSuccess: (answer) => setStarted({ runId: answer.flow_run_id, command }),
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -113,8 +113,8 @@ function Commands({ org }: { org: string }) {
       </form>
       <Stack mt="sm">
         <ErrorAlert error={start.error} org={org} />
-        {runId ? (
-          <RunProgress key={runId} org={org} runId={runId} label={`dbt ${command}`}>
+        {started ? (
+          <RunProgress key={started.runId} org={org} runId={started.runId} label={`dbt ${started.command}`}>
             {(run) => {
               const result = run.result as { message?: string; nodes?: Parameters<typeof DbtNodes>[0]["nodes"] } | null;
               return (
