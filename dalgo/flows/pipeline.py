@@ -2,7 +2,8 @@
 subflow that holds the lock of its resource for exactly as long as it runs.
 
 Before a step starts, the pipeline waits (visibly, in `WaitingForLock`) until its resource is free,
-up to a configurable time. The run holds one of its org's run slots throughout. Failure policy:
+up to a configurable time. The run holds one of its org's run slots throughout; while the org has
+none free it waits in the work pool rather than in a worker (`dalgo.flows.slots`). Failure policy:
 stop at the first failed step, or with `continue_on_sync_failure` go on past failed syncs so the
 dbt steps still run; the run ends failed if any step failed. A `git-pull` or `deps` step that would
 change nothing (the branch's tip already checked out, the packages files those of the last
@@ -36,6 +37,7 @@ from dalgo.flows.locks import (
     wait_until_free,
 )
 from dalgo.flows.results import record_result
+from dalgo.flows.slots import give_way_while_org_full
 from dalgo.naming import kind_tag, org_object_name, org_tag
 from dalgo.settings import get_settings
 
@@ -257,6 +259,7 @@ async def run_pipeline(
     """Run the pipeline's steps in order; the result lists each step's state and run id."""
     logger = get_run_logger()
     wait_s = lock_wait_timeout_s or get_settings().lock_wait_timeout_s
+    await give_way_while_org_full(org, wait_s)
     planned = await plan_steps(org, [parse_step(s) for s in steps])
     logger.info("Pipeline %s: %s", name, ", ".join(s.label for s in planned))
     outcomes: list[StepOutcome] = []

@@ -44,6 +44,7 @@ from dalgo.flows.dbt_profiles import (
 from dalgo.flows.dbt_runner import DbtInvocation, DbtOutcome, run_dbt
 from dalgo.flows.locks import WORKSPACE_RESOURCE, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
+from dalgo.flows.slots import give_way_while_org_full
 from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
 from dalgo.naming import org_object_name
 from dalgo.sandbox import SandboxUnavailableError, warn_if_off
@@ -432,6 +433,7 @@ async def dbt_operation(
     if problem is not None or workspace is None:
         return await _finish({**base, "outcome": "failed", "message": problem})  # type: ignore[no-any-return]
     args = dbt_args(command, select, exclude, full_refresh)
+    await give_way_while_org_full(org, settings.lock_wait_timeout_s)
     async with (
         org_run_slot(org, settings.lock_wait_timeout_s),
         hold_lock(org, WORKSPACE_RESOURCE, LOCK_LEASE_S, settings.lock_wait_timeout_s, holder=_holder()),

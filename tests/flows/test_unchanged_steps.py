@@ -57,7 +57,7 @@ def test_a_checkout_is_unchanged_only_while_it_holds_the_branchs_tip_as_committe
 
 
 def test_deps_are_unchanged_while_the_packages_files_and_the_installed_packages_stay(
-    checkout: tuple[Repo, DbtWorkspaceBlock, transform.WorkspaceFolders], tmp_path: Path
+    checkout: tuple[Repo, DbtWorkspaceBlock, transform.WorkspaceFolders],
 ) -> None:
     repo, workspace, folders = checkout
     git.pull(folders.repo, workspace, lambda _: None, folders.org_dir)
@@ -94,7 +94,7 @@ def test_the_deps_record_replaces_a_link_left_at_its_name(
 ) -> None:
     """Tenant code may write in the org's folder: a link it leaves where the record goes is
     replaced by the record, never written through, and a record read through a link counts as none."""
-    repo, workspace, folders = checkout
+    _, workspace, folders = checkout
     git.pull(folders.repo, workspace, lambda _: None, folders.org_dir)
     project = folders.project(workspace)
     (project / "dbt_packages" / "dalgo_utils").mkdir(parents=True)
