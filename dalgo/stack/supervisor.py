@@ -34,7 +34,6 @@ from dalgo.deployments.platform import deploy_at_start
 from dalgo.sandbox import SANDBOX_OFF_WARNING
 from dalgo.settings import Settings
 from dalgo.stack.checks import (
-    StartupError,
     answers,
     answers_200,
     check_port_free,
@@ -353,10 +352,14 @@ class LocalStack:
         env = {**self.env, "PREFECT_API_URL": api_url}
         for key, value in WORKER_ENV.items():
             env.setdefault(key, value)
-        try:
-            before = worker_heartbeats(api_url, pool, name, self.auth_string).get(name)
-        except httpx.HTTPError as error:
-            raise StartupError(f"could not read the workers of pool {pool!r}: {error}") from error
+        seen: dict[str, str | None] = {}
+
+        def read_before() -> bool:
+            seen[name] = worker_heartbeats(api_url, pool, name, self.auth_string).get(name)
+            return True
+
+        self.wait(read_before, f"reading the workers of pool {pool!r}", WORKER_START_TIMEOUT_S, None)
+        before = seen[name]
         command = [self.prefect, "worker", "start", "--pool", pool, "--type", "process", "--name", name]
         command += ["--limit", str(worker_limit(self.settings))]
         worker = self.spawn("worker", command, env, stop_signals=(signal.SIGTERM, signal.SIGTERM))
