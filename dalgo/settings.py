@@ -133,6 +133,15 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=1_000_000, ge=1024, description="Request bodies larger than this answer 413."
     )
+    api_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "How many API processes the stack runs (uvicorn --workers). Unset: one per CPU, at most 4, "
+            "with the API on Postgres; one with the API on SQLite, where processes would wait on each "
+            "other's writes."
+        ),
+    )
     manual_run_rate_limit: str = Field(
         default="10/minute",
         description="Runs (syncs, dbt commands, pipelines) an org's members may start by hand, per org.",

@@ -24,6 +24,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from rich.console import Console
 
+from dalgo.api.workers import uvicorn_options
 from dalgo.deployments.client import (
     AUTH_STRING_ENV,
     SERVER_AUTH_STRING_ENV,
@@ -68,7 +69,6 @@ RUN_MEMORY_BYTES = 1 << 30
 """The memory one flow run is allowed for when the worker's limit is not set: its process (90 MB at
 start, 130 MB with a dbt step, 450 MB once a sync has loaded PyAirbyte) and the connector or dbt
 process it starts."""
-API_APP = "dalgo.api.main:create_app"
 FLOW_RUN_ID_ENV = "PREFECT__FLOW_RUN_ID"
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 STOPPED_MESSAGE = "The local stack was stopped while this run was going."
@@ -367,9 +367,9 @@ class LocalStack:
         return worker, worker_online(api_url, pool, name, before, self.auth_string)
 
     def start_api(self, api_url: str) -> Child:
-        """Start the API under uvicorn."""
+        """Start the API under uvicorn, in DALGO_API_WORKERS processes (dalgo.api.workers)."""
         env = {**self.env, "PREFECT_API_URL": api_url}
-        command = [sys.executable, "-m", "uvicorn", API_APP, "--factory"]
+        command = [sys.executable, "-m", "uvicorn", *uvicorn_options(self.settings)]
         return self.spawn("api", [*command, "--host", self.host, "--port", str(self.api_port)], env)
 
 
