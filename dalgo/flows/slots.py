@@ -31,13 +31,16 @@ GIVE_WAY_S = 20.0
 
 
 async def give_way_while_org_full(org: str, wait_s: float, again_in_s: float = GIVE_WAY_S) -> None:
-    """Return at once when the current run is a subflow, is older than `wait_s`, or its org has a
-    free run slot (or no run limit). Otherwise put the run back in the work pool, Scheduled in
-    `again_in_s`, and end its process (Prefect's `Pause` signal ends it cleanly, exit code 0)."""
+    """Return at once when the current run is a subflow or not a deployment's run (no worker would
+    take it again), is older than `wait_s`, or its org has a free run slot (or no run limit).
+    Otherwise put the run back in the work pool, Scheduled in `again_in_s`, and end its process
+    (Prefect's `Pause` signal ends it cleanly, exit code 0)."""
     context = FlowRunContext.get()
-    if context is None or context.flow_run is None or context.flow_run.parent_task_run_id:
+    if context is None or context.flow_run is None:
         return
     run = context.flow_run
+    if run.parent_task_run_id or run.deployment_id is None:
+        return  # a step of a pipeline, or a run called in a process of its own: no worker to return to
     now = datetime.now(UTC)
     if run.created is not None and now - run.created > timedelta(seconds=wait_s):
         return
