@@ -62,7 +62,9 @@ def commit() -> str:
 def plans(ctx: Context) -> dict[str, Callable[[], None]]:
     """What each scenario runs, full or quick."""
     return {
-        "overhead": lambda: overhead.run(ctx, [10_000] if ctx.quick else [10_000, 100_000]),
+        "overhead": lambda: overhead.run(
+            ctx, ctx.overhead_rows or ([10_000] if ctx.quick else [10_000, 100_000])
+        ),
         "ingest": lambda: ingest.run(ctx, 10_000 if ctx.quick else 100_000),
         "runs-list": lambda: runs_list.run(ctx, orgs=20, runs_per_org=20 if ctx.quick else 250),
         "fan-out": lambda: fanout.run(ctx, ctx.fanout_sizes or ([5] if ctx.quick else [50, 200])),
@@ -86,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes and one round: a few minutes")
     parser.add_argument("--rounds", type=int, help="rounds per scenario (default 3, or 1 with --quick)")
     parser.add_argument(
+        "--overhead-rows",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="overhead's faker rows (default 10000 100000)",
+    )
+    parser.add_argument(
         "--fanout-sizes", type=int, nargs="+", metavar="K", help="fan-out's org counts (default 50 200)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench's DALGO_HOME and databases")
@@ -95,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     home = Path(tempfile.mkdtemp(prefix="dalgo-bench-")) / "home"
     home.mkdir()
     report = Report()
-    ctx = Context(home, Databases(), report, args.quick, rounds, args.fanout_sizes or [])
+    ctx = Context(
+        home, Databases(), report, args.quick, rounds, args.fanout_sizes or [], args.overhead_rows or []
+    )
     say(f"machine: {machine()}")
     say(f"commit: {commit()}")
     say(f"scenarios: {', '.join(chosen)}; {'quick, ' if args.quick else ''}{rounds} round(s); home {home}")

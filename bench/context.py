@@ -22,8 +22,8 @@ EXAMPLE_PROJECT = REPO / "examples" / "dbt_project"
 @dataclass
 class Context:
     """One bench run: its DALGO_HOME (shared by the scenarios' stacks, so a connector is
-    installed once), the databases it made, the report, `quick`, the rounds per scenario and
-    fan-out's org counts when not the default."""
+    installed once), the databases it made, the report, `quick`, the rounds per scenario, and
+    fan-out's org counts and overhead's row counts when not the defaults."""
 
     home: Path
     databases: Databases
@@ -31,6 +31,7 @@ class Context:
     quick: bool
     rounds: int
     fanout_sizes: list[int] = field(default_factory=list)
+    overhead_rows: list[int] = field(default_factory=list)
 
     def work_dir(self, name: str) -> Path:
         """A folder of the bench's own (outside any org's folder)."""
