@@ -22,6 +22,7 @@ GONE_WITHIN_S = 15.0
 
 
 def _serve(tmp_path: Path, env: dict[str, str], *options: str) -> tuple[subprocess.Popen[str], ProcessOutput]:
+    """`dalgo serve` started and ready (killed, with all it started, when it does not get ready)."""
     serve = subprocess.Popen(
         [sys.executable, "-m", "dalgo.cli", "serve", *options],
         cwd=tmp_path,
@@ -33,7 +34,12 @@ def _serve(tmp_path: Path, env: dict[str, str], *options: str) -> tuple[subproce
     )
     assert serve.stdout is not None
     output = ProcessOutput(serve.stdout)
-    output.wait_for("Press Ctrl-C to stop.", READY_TIMEOUT_S, serve)
+    try:
+        output.wait_for("Press Ctrl-C to stop.", READY_TIMEOUT_S, serve)
+    except BaseException:
+        serve.kill()  # its guards end the parts it started
+        serve.wait(timeout=30)
+        raise
     return serve, output
 
 
