@@ -16,9 +16,11 @@ import httpx
 import psutil
 
 from tests.conftest import ProcessOutput, free_port
-from tests.test_stack import READY_TIMEOUT_S, RUN_TIMEOUT_S, SLEEPER_FLOW, START_RUN, _alive, _describe, _tree
+from tests.test_stack import RUN_TIMEOUT_S, SLEEPER_FLOW, START_RUN, _alive, _describe, _tree
 
 GONE_WITHIN_S = 15.0
+READY_TIMEOUT_S = 600
+"""Above the sum of the stack's own start timeouts, so that a slow start fails with its reason."""
 
 
 def _serve(tmp_path: Path, env: dict[str, str], *options: str) -> tuple[subprocess.Popen[str], ProcessOutput]:
