@@ -31,7 +31,8 @@ def test_a_pipeline_manager_builds_runs_and_follows_a_pipeline(
     choose(page, "Connector", "Sample data (Faker)")
     page.get_by_label("Source name").fill("Sample people")
     count = page.get_by_label("Count", exact=True)
-    expect(count).to_have_value("1000")
+    # The first use of a connector installs it before its spec can be read.
+    expect(count).to_have_value("1000", timeout=RUN_TIMEOUT_MS)
     count.fill("30")
     shoot(page, "source-form")
     page.get_by_role("button", name="Create source").click()

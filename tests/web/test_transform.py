@@ -21,9 +21,9 @@ def run_command(page: Page, command: str) -> None:
     page.get_by_role("button", name="Run", exact=True).click()
     progress = page.get_by_test_id("run-progress")
     expect(progress.get_by_text(f"dbt {command}")).to_be_visible()
-    expect(progress.locator("[data-state]")).to_have_attribute(
-        "data-state", "completed", timeout=RUN_TIMEOUT_MS
-    )
+    state = progress.get_by_test_id("progress-state")
+    expect(state).to_have_attribute("data-state", FINAL, timeout=RUN_TIMEOUT_MS)
+    assert state.get_attribute("data-state") == "completed", progress.inner_text()
 
 
 def test_an_analyst_sets_up_dbt_runs_it_and_opens_the_docs(

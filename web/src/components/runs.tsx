@@ -41,7 +41,7 @@ export function RunProgress({
       <Stack gap={6}>
         <Group gap="xs">
           <Text fw={500}>{label}</Text>
-          <StateBadge state={run.data?.state ?? "pending"} />
+          <StateBadge state={run.data?.state ?? "pending"} testId="progress-state" />
           <RunLink org={org} id={runId}>
             details and logs
           </RunLink>
