@@ -155,7 +155,10 @@ def org_member(
     user: CurrentUser,
     org: Annotated[str, Path(description="The organization's slug.", max_length=40)],
 ) -> OrgContext:
-    """The caller's membership of the org in the path; 404 when there is none."""
+    """The caller's membership of the org in the path; 404 when there is none (also for a slug
+    no org can have, such as one holding a NUL character, which Postgres cannot be asked about)."""
+    if "\x00" in org:
+        raise org_not_found(org.replace("\x00", ""))
     row = session.exec(
         select(Org, Membership, Role)
         .join(Membership, col(Membership.org_id) == col(Org.id))

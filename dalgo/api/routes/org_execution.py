@@ -16,7 +16,7 @@ router = APIRouter(prefix="/platform/orgs/{org}/execution", tags=["platform"])
 
 
 def _org(session: SessionDep, slug: str) -> Org:
-    org = session.exec(select(Org).where(Org.slug == slug)).first()
+    org = None if "\x00" in slug else session.exec(select(Org).where(Org.slug == slug)).first()
     if org is None:
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND, detail=f"There is no organization '{slug}'."

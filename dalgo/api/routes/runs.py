@@ -54,6 +54,10 @@ async def list_runs(
     state: RunState | None = None,
 ) -> Page[RunPublic]:
     """The org's runs, newest first, optionally narrowed to a pipeline, a connection or a state."""
+    if any("\x00" in text for text in (pipeline_id, connection_id) if text):
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail="A filter may not hold a NUL character."
+        )
     filters = runs.RunFilters(pipeline_id=pipeline_id, connection_id=connection_id, state=state)
     found, total = await runs.list_runs(client, member.org.slug, filters, page.limit, page.offset)
     return Page(data=[_public(r) for r in found], count=total)
