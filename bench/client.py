@@ -19,7 +19,8 @@ SUCCEEDED = {"completed", "completed_with_warnings"}
 STREAMS = ["users", "products", "purchases"]
 RAW_SCHEMA = "raw"
 TARGET_SCHEMA = "analytics"
-GET_RETRY_S = 180.0
+RETRY_S = 180.0
+IDEMPOTENT = ("GET", "PUT")
 
 
 class BenchError(RuntimeError):
@@ -62,18 +63,19 @@ class ApiClient:
         self.http.close()
 
     def call(self, method: str, path: str, expect: int, body: Any = None) -> Any:
-        """One request; BenchError unless it answers `expect`. A GET that answers 503 or not at
-        all (Prefect busy on a loaded machine) is tried again for up to `GET_RETRY_S`."""
-        deadline = time.monotonic() + GET_RETRY_S
+        """One request; BenchError unless it answers `expect`. A GET or PUT (the same again
+        changes nothing) that answers 503 or not at all (Prefect busy on a loaded machine) is
+        tried again for up to `RETRY_S`."""
+        deadline = time.monotonic() + RETRY_S
         while True:
             try:
                 response = self.http.request(method, path, json=body)
             except httpx.TransportError as error:
-                if method != "GET" or time.monotonic() > deadline:
+                if method not in IDEMPOTENT or time.monotonic() > deadline:
                     raise BenchError(f"{method} {path} did not answer: {error!r}") from error
                 time.sleep(2)
                 continue
-            if method != "GET" or response.status_code != 503 or time.monotonic() > deadline:
+            if method not in IDEMPOTENT or response.status_code != 503 or time.monotonic() > deadline:
                 break
             time.sleep(2)
         if response.status_code != expect:
