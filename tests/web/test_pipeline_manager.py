@@ -56,7 +56,7 @@ def test_a_pipeline_manager_builds_runs_and_follows_a_pipeline(
     choose(page, "Step 1: sync connection", "People sync")
     page.get_by_label("Run on a schedule").check(force=True)
     page.get_by_label("Cron expression").fill("30 6 * * 1-5")
-    page.get_by_label("Time zone").fill("Asia/Kolkata")
+    page.get_by_role("textbox", name="Time zone").fill("Asia/Kolkata")
     expect(page.get_by_test_id("schedule-words")).to_have_text(
         "At 06:30, Monday through Friday (Asia/Kolkata)"
     )
