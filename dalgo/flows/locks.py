@@ -50,7 +50,6 @@ WORKSPACE_RESOURCE = "dbt-workspace"
 PIPELINE_RUN_TAG_PREFIX = "pipeline-run:"
 ORG_SLOT_LEASE_S = 60.0
 LOCK_POLL_S = 2.0
-_FIRST_TRY_S = 1.0
 _HOLDING = [StateType.RUNNING, StateType.CANCELLING]
 _WAITING_NAMES = (WAITING_FOR_LOCK, AWAITING_SLOT)
 
@@ -188,7 +187,11 @@ async def hold_lock(
 ) -> AsyncIterator[None]:
     """Hold the resource's lock (with a lease of `lease_s`, renewed while the body runs). When it is
     taken, the current run shows `WaitingForLock` naming the holder, and after `wait_s` fails with
-    LockWaitTimeoutError. A flow that takes its lock this way waits visibly however it was started."""
+    LockWaitTimeoutError. A flow that takes its lock this way waits visibly however it was started.
+
+    The lock is read first and then taken with one wait, never with a short first try: a try that
+    the client gives up on while its request is under way can still be granted by the server, and
+    that slot would stay taken, by nobody, until its lease ran out."""
     name = lock_name(org, resource)
 
     def take(timeout_s: float) -> Any:
@@ -197,30 +200,24 @@ async def hold_lock(
         )
 
     async with AsyncExitStack() as stack:
-        try:
-            await stack.enter_async_context(take(_FIRST_TRY_S))
-        except AcquireConcurrencySlotTimeoutError:
-            async with get_client() as client:
+        async with get_client() as client:
+            waiting = is_held(await read_limit(client, name))
+            if waiting:
                 runs = await active_org_runs(client, org)
                 message = f"Waiting for {resource}, which {describe_holder(holder_of(runs, resource))} holds."
                 get_run_logger().info(message)
                 await _mark(client, WAITING_FOR_LOCK, message)
-                try:
-                    await stack.enter_async_context(take(wait_s))
-                except AcquireConcurrencySlotTimeoutError as exc:
-                    runs = await active_org_runs(client, org)
-                    raise LockWaitTimeoutError(
-                        f"Gave up after waiting {wait_s:.0f} s for {resource}: "
-                        f"{describe_holder(holder_of(runs, resource))} still holds it."
-                    ) from exc
+            try:
+                await stack.enter_async_context(take(wait_s))
+            except AcquireConcurrencySlotTimeoutError as exc:
+                runs = await active_org_runs(client, org)
+                raise LockWaitTimeoutError(
+                    f"Gave up after waiting {wait_s:.0f} s for {resource}: "
+                    f"{describe_holder(holder_of(runs, resource))} still holds it."
+                ) from exc
+            if waiting:
                 await _mark(client, "Running", "")
         yield
-
-
-async def _limit_exists(name: str) -> bool:
-    """Whether the limit exists (an org that never had a pipeline has no run limit yet)."""
-    async with get_client() as client:
-        return await read_limit(client, name) is not None
 
 
 def _is_subflow() -> bool:
@@ -235,7 +232,12 @@ async def org_run_slot(org: str, timeout_s: float) -> AsyncIterator[None]:
     `AwaitingConcurrencySlot` until one frees, and fails after `timeout_s`. Take it before any
     resource lock, so that two runs never wait for each other."""
     name = org_limit_name(org)
-    if _is_subflow() or not await _limit_exists(name):
+    if _is_subflow():
+        yield
+        return
+    async with get_client() as client:
+        limit = await read_limit(client, name)
+    if limit is None:
         yield
         return
     context = FlowRunContext.get()
@@ -249,32 +251,35 @@ async def org_run_slot(org: str, timeout_s: float) -> AsyncIterator[None]:
         return concurrency(name, timeout_seconds=wait_s, lease_duration=ORG_SLOT_LEASE_S, holder=holder)
 
     async with AsyncExitStack() as stack:
-        try:
-            await stack.enter_async_context(take(_FIRST_TRY_S))
-        except AcquireConcurrencySlotTimeoutError:
-            await _wait_for_slot(org, name, timeout_s, stack, take)
+        await _take_slot(org, name, is_held(limit), timeout_s, stack, take)
         yield
 
 
-async def _wait_for_slot(
-    org: str, name: str, timeout_s: float, stack: AsyncExitStack, take: Callable[[float], Any]
+async def _take_slot(
+    org: str, name: str, full: bool, timeout_s: float, stack: AsyncExitStack, take: Callable[[float], Any]
 ) -> None:
+    """Take one of the org's run slots, waiting up to `timeout_s`; when they were all taken as the
+    run started (`full`), the run shows `AwaitingConcurrencySlot` meanwhile."""
     async with get_client() as client:
-        limit = await read_limit(client, name)
-        slots = limit.limit if limit else 0
-        message = f"Waiting for one of {org}'s {slots} run slots: that many of its runs are going."
-        get_run_logger().info(message)
-        await _mark(client, AWAITING_SLOT, message)
+        if full:
+            limit = await read_limit(client, name)
+            slots = limit.limit if limit else 0
+            message = f"Waiting for one of {org}'s {slots} run slots: that many of its runs are going."
+            get_run_logger().info(message)
+            await _mark(client, AWAITING_SLOT, message)
         try:
             await stack.enter_async_context(take(timeout_s))
         except AcquireConcurrencySlotTimeoutError as exc:
+            limit = await read_limit(client, name)
+            slots = limit.limit if limit else 0
             runs = [r for r in await active_org_runs(client, org) if not r.parent_task_run_id]
             names = ", ".join(str(r.id) for r in runs) or "none that are still running"
             raise LockWaitTimeoutError(
                 f"Gave up after waiting {timeout_s:.0f} s for one of {org}'s {slots} run slots "
                 f"(runs going: {names})."
             ) from exc
-        await _mark(client, "Running", "")
+        if full:
+            await _mark(client, "Running", "")
 
 
 def tag_run_hook(tags: list[str]) -> FlowStateHook[..., Any]:

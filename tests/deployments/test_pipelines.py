@@ -4,6 +4,10 @@ server. Pipeline runs here run in-process (steps that end fast), so no worker is
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -30,6 +34,7 @@ from dalgo.flows.pipeline import DbtStep, Step, SyncStep, plan_steps, run_pipeli
 from dalgo.flows.transform import workspace_block_name as dbt_workspace_block_name
 from dalgo.settings import Settings, get_settings
 from tests.conftest import unique_slug
+from tests.slow_prefect import slow_prefect
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +273,50 @@ def test_a_git_backed_workspace_is_pulled_and_its_packages_installed_before_the_
     assert planned([DbtStep("git-pull"), DbtStep("run")]) == ["dbt-git-pull", "dbt-deps", "dbt-run"]
     assert planned([DbtStep("deps"), DbtStep("seed")]) == ["dbt-git-pull", "dbt-deps", "dbt-seed"]
     assert planned([sync]) == [sync.label]
+
+
+HOLD_A_LOCK_SCRIPT = """
+import asyncio, sys
+from tests.deployments.test_pipelines import hold_a_lock
+state = asyncio.run(hold_a_lock(sys.argv[1], sys.argv[2], float(sys.argv[3]), return_state=True))
+print(state.type.value, state.message)
+"""
+
+
+def test_a_free_lock_taken_through_a_slow_prefect_is_held_once_and_released(
+    settings: Settings, flow_settings: Settings
+) -> None:
+    """Prefect answers the lease request 2 s late (a busy server). The flow must still take the
+    free lock at once and leave it free when it ends. A client that gave up on its first request
+    after 1 s (the server grants it all the same) found the lock held by nobody and waited out
+    the lease: the flow failed with "Gave up after waiting", the slot stayed taken."""
+    org = unique_slug()
+    resource = locks.connection_resource(uuid.uuid4())
+    name = locks.lock_name(org, resource)
+
+    async def make_limit() -> None:
+        async with prefect_client(settings) as client:
+            await client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+
+    async def active_slots() -> int:
+        async with prefect_client(settings) as client:
+            limit = await locks.read_limit(client, name)
+            assert limit is not None
+            return limit.active_slots
+
+    asyncio.run(make_limit())
+    with slow_prefect(str(settings.prefect_api_url), "increment-with-lease", delay_s=2.0) as url:
+        env = {**os.environ, "PREFECT_API_URL": url, "DALGO_HOME": str(settings.resolved_home)}
+        done = subprocess.run(
+            [sys.executable, "-c", HOLD_A_LOCK_SCRIPT, org, resource, "20"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1].startswith("COMPLETED"), done.stdout + done.stderr[-3000:]
+    deadline = time.monotonic() + 30
+    while asyncio.run(active_slots()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert asyncio.run(active_slots()) == 0
