@@ -70,7 +70,7 @@ def test_a_pipeline_manager_builds_runs_and_follows_a_pipeline(
     expect(page).to_have_url(re.compile(f"/orgs/{slug}/runs/{UUID}$"))
     state = page.get_by_test_id("run-state")
     expect(state).to_have_attribute("data-state", "completed", timeout=RUN_TIMEOUT_MS)
-    expect(page.get_by_test_id("run-steps")).to_contain_text("People sync")
+    expect(page.get_by_test_id("run-steps")).to_contain_text("step1-sync")
     logs = page.get_by_test_id("run-logs")
     expect(logs).to_contain_text("Synced", timeout=30_000)
     expect(page.get_by_role("region", name="Result")).to_contain_text("completed")
