@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, status
@@ -87,6 +88,28 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
+def _declare_sentence_422s(app: FastAPI) -> None:
+    """Declare in `/openapi.json` what a 422 really holds: `detail` is FastAPI's list of
+    `{loc, msg, type}` for a bad body, and a sentence for bad query parameters
+    (`dalgo.api.query_errors`) or a value the route itself refuses."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            error = document.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                listed = error["properties"]["detail"]
+                error["properties"]["detail"] = {
+                    "anyOf": [{"type": "string"}, {k: v for k, v in listed.items() if k != "title"}],
+                    "title": listed.get("title", "Detail"),
+                }
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The web API. Migrations are applied and roles seeded when it starts."""
     settings = settings or get_settings()
@@ -143,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content={"detail": "The orchestration service (Prefect) did not answer; try again shortly."},
         )
 
+    _declare_sentence_422s(app)
     mount_dashboard(app)
     return app
 

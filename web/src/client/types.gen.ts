@@ -348,7 +348,7 @@ export type HttpValidationError = {
     /**
      * Detail
      */
-    detail?: Array<ValidationError>;
+    detail?: string | Array<ValidationError>;
 };
 
 /**
