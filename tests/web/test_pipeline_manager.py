@@ -75,7 +75,7 @@ def test_a_pipeline_manager_builds_runs_and_follows_a_pipeline(
     expect(logs).to_contain_text("Synced", timeout=30_000)
     expect(page.get_by_role("region", name="Result")).to_contain_text("completed")
     shoot(page, "run")
-    page.get_by_role("radio", name="Errors").check(force=True)
+    page.get_by_role("region", name="Logs").get_by_text("Errors", exact=True).click()
     expect(logs).not_to_contain_text("Synced")
 
     # The pipeline list shows the last run; the tables it made are in the warehouse.
