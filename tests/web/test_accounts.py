@@ -3,7 +3,7 @@ in; a forgotten password reset from its mail; signing out ends the session."""
 
 from __future__ import annotations
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Response, expect
 
 from dalgo.settings import Settings
 from tests.conftest import Api, Mailbox, OrgWithRoles, unique_email
@@ -105,15 +105,26 @@ def test_a_wrong_password_shows_the_api_sentence(
     expect(page.get_by_role("alert")).to_contain_text("password")
 
 
-def test_the_first_page_is_drawn_within_a_second(browser: Browser, web_server: WebServer) -> None:
-    """From a cold browser (a fresh context, nothing cached), the sign-in page is drawn in under a
-    second; the best of three loads, so one stall of a busy machine does not decide it."""
-    timings = []
-    for _ in range(3):
-        context = browser.new_context()
-        page = context.new_page()
-        page.goto(web_server.url + "/")
-        page.wait_for_function("[...document.querySelectorAll('h2')].some(h => h.textContent === 'Sign in')")
-        timings.append(float(page.evaluate("performance.now()")))
-        context.close()
-    assert min(timings) < 1000, f"the sign-in page took {[round(t) for t in timings]} ms to draw"
+FIRST_PAGE_SCRIPT_BUDGET = 750_000
+"""Bytes of JavaScript the sign-in page may load (uncompressed): what keeps the first page under a
+second on the local stack. Speed itself is measured, not timed in tests; this holds its cause."""
+
+
+def test_the_first_page_loads_only_its_share_of_the_app(browser: Browser, web_server: WebServer) -> None:
+    """From a cold browser (a fresh context, nothing cached), the sign-in page is drawn after
+    loading at most FIRST_PAGE_SCRIPT_BUDGET bytes of JavaScript: the pages' own code and the
+    large widgets (the connector forms, the dbt docs) load with the pages that use them."""
+    context = browser.new_context()
+    page = context.new_page()
+    responses: list[Response] = []
+
+    def keep(response: Response) -> None:
+        responses.append(response)
+
+    page.on("response", keep)
+    page.goto(web_server.url + "/")
+    page.wait_for_function("[...document.querySelectorAll('h2')].some(h => h.textContent === 'Sign in')")
+    scripts = {r.url: len(r.body()) for r in responses if r.request.resource_type == "script"}
+    context.close()
+    assert scripts, "the sign-in page loaded no script at all"
+    assert sum(scripts.values()) <= FIRST_PAGE_SCRIPT_BUDGET, scripts
