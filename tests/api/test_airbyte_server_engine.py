@@ -26,6 +26,7 @@ from tests.api.test_connections import _connection, _source
 from tests.api.test_warehouse import postgres_body
 from tests.conftest import OrgWithRoles, org_run_parameters_and_logs, wait_for_run
 from tests.ingestion.airbyte_stub import AirbyteStub, start
+from tests.run_logs import log_messages_once_there
 
 
 @pytest.fixture(scope="module")
@@ -148,25 +149,10 @@ def test_syncs_run_as_airbyte_jobs_in_the_orgs_own_workspace(
     assert wait_for_run(client, org.slug, run_id, org.headers["guest"])["state"] == "completed"
     assert len(stub.workspaces) == 1 and len(stub.sources) == 1 and len(stub.connections) == 1
     assert len(stub.calls("POST", "/api/public/v1/jobs")) == 2
-    messages = _log_messages_once_there(client, org, run_id, "job 2 succeeded")
+    messages = log_messages_once_there(client, org.slug, run_id, org.headers["guest"], "job 2 succeeded")
     assert any("airbyte: replication progress: poll 2 of job 2" in m for m in messages), messages
     _, all_logs = org_run_parameters_and_logs(settings, org.slug)
     assert stub.client_secret not in all_logs
-
-
-def _log_messages_once_there(client: TestClient, org: OrgWithRoles, run_id: str, awaited: str) -> list[str]:
-    """The run's log messages, once one containing `awaited` has arrived (the worker ships the last
-    lines of a run shortly after its final state)."""
-    deadline = time.monotonic() + 30
-    while True:
-        logs = client.get(
-            f"/api/v1/orgs/{org.slug}/runs/{run_id}/logs?limit=200", headers=org.headers["guest"]
-        )
-        messages = [str(line["message"]) for line in logs.json()["data"]]
-        if any(awaited in m for m in messages):
-            return messages
-        assert time.monotonic() < deadline, "\n".join(messages)
-        time.sleep(0.5)
 
 
 def test_cancelling_our_run_cancels_the_airbyte_job(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from tests.conftest import (
     wait_for_run,
 )
 from tests.fake_dns import fake_dns
+from tests.run_logs import log_messages, log_messages_once_there
 
 PROJECT = Path(__file__).parent.parent / "dbt_project"
 VARIANTS = PROJECT / "variants"
@@ -114,25 +114,12 @@ def nodes(detail: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def logs(client: TestClient, org: OrgWithRoles, run_id: str, awaiting: str | None = None) -> str:
-    """Every log line of the run, page by page, through the API; with `awaiting`, once a line
-    containing it has arrived (the last lines of a run reach Prefect shortly after its final
-    state), or after 30 s."""
-    deadline = time.monotonic() + 30
-    while True:
-        lines: list[str] = []
-        offset: int | None = 0
-        while offset is not None:
-            page = client.get(
-                f"/api/v1/orgs/{org.slug}/runs/{run_id}/logs?limit=200&offset={offset}",
-                headers=org.headers["guest"],
-            )
-            assert page.status_code == 200, page.text
-            lines += [line["message"] for line in page.json()["data"]]
-            offset = page.json()["next_offset"]
-        text = "\n".join(lines)
-        if awaiting is None or awaiting in text or time.monotonic() > deadline:
-            return text
-        time.sleep(0.5)
+    """Every log line of the run through the API; with `awaiting`, once a line containing it has
+    arrived."""
+    headers = org.headers["guest"]
+    if awaiting is None:
+        return "\n".join(log_messages(client, org.slug, run_id, headers))
+    return "\n".join(log_messages_once_there(client, org.slug, run_id, headers, awaiting))
 
 
 def pg_rows(url: str, query: str) -> list[tuple[Any, ...]]:
@@ -319,6 +306,7 @@ def test_bad_urls_and_branches_fail_the_pull_clearly_and_the_token_never_shows(
     assert failed["result"]["message"].startswith(
         "Could not read the git repository https://127.0.0.1:9/org/repo.git: unable to access"
     )
+    assert "unable to access" in logs(client, org, str(failed["id"]), awaiting="unable to access")
     repo = Repo(tmp_path)
     assert (
         client.put(
@@ -332,8 +320,8 @@ def test_bad_urls_and_branches_fail_the_pull_clearly_and_the_token_never_shows(
     assert failed["state"] == "failed", failed
     assert failed["result"]["message"] == f"The branch 'nosuch' does not exist in the repository {repo.url}."
     assert failed["state_message"] == failed["result"]["message"]
-    run_logs = logs(client, org, str(failed["id"]))
-    assert "The branch 'nosuch' does not exist" in run_logs
+    missing = "The branch 'nosuch' does not exist"
+    assert missing in logs(client, org, str(failed["id"]), awaiting=missing)
 
     parameters, _ = org_run_parameters_and_logs(settings, org.slug)
     runs = client.get(f"/api/v1/orgs/{org.slug}/runs", headers=org.headers["guest"]).json()["data"]

@@ -15,6 +15,7 @@ from dalgo.deployments.operations import CHECK_WAREHOUSE, ensure_operation_deplo
 from dalgo.naming import kind_tag, org_tag
 from dalgo.settings import Settings
 from tests.conftest import OrgWithRoles, wait_for_run
+from tests.run_logs import log_messages_once_there
 
 
 def start_check(client: TestClient, org: OrgWithRoles, role: str = "account-manager") -> str:
@@ -47,9 +48,8 @@ def test_a_check_run_is_listed_read_and_logged(
     bad_state = client.get(f"/api/v1/orgs/{org.slug}/runs?state=exploded", headers=headers)
     assert bad_state.status_code == 422
 
+    log_messages_once_there(client, org.slug, run_id, headers, "has no warehouse yet")
     logs = client.get(f"/api/v1/orgs/{org.slug}/runs/{run_id}/logs", headers=headers).json()
-    messages = [entry["message"] for entry in logs["data"]]
-    assert any("has no warehouse yet" in m for m in messages)
     timestamps = [entry["timestamp"] for entry in logs["data"]]
     assert timestamps == sorted(timestamps)
     assert logs["next_offset"] is None

@@ -22,6 +22,7 @@ from dalgo.settings import Settings
 from tests.api.test_dbt import Repo, workspace_body
 from tests.conftest import OrgWithRoles, wait_for_run
 from tests.flows.pipeline_support import RUN_TIMEOUT_S, Org, make_org, step_runs, until
+from tests.run_logs import log_messages_once_there
 
 SEED = [{"type": "dbt", "command": "seed"}]
 SLOW_RUN_TIMEOUT_S = 900
@@ -68,7 +69,7 @@ def test_git_pull_and_deps_run_only_when_the_branch_or_its_packages_changed(org:
     assert outcome["dbt-git-pull"]["message"].startswith("Skipped: the tip of branch main of file://")
     assert "packages.yml and dependencies.yml are as they were" in outcome["dbt-deps"]["message"]
     assert list(step_runs(org, unchanged)) == ["step3-dbt-seed"]
-    logged = [entry["message"] for entry in org.get(f"runs/{unchanged}/logs?limit=200")["data"]]
+    logged = log_messages_once_there(org.client, org.slug, unchanged, org.guest, "Step 2 (dbt-deps) skipped")
     assert any(line.startswith("Step 1 (dbt-git-pull) skipped: the tip of branch main") for line in logged)
     assert any(line.startswith("Step 2 (dbt-deps) skipped: packages.yml") for line in logged)
 
