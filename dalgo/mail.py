@@ -17,7 +17,26 @@ from dalgo.settings import Settings
 
 
 class MailError(RuntimeError):
-    """A mail could not be handed over; the message says why in plain words."""
+    """A mail could not be handed over; the message says why in plain words. `permanent` when the
+    mail server refused this mail itself for good (a 5xx answer to its recipient or its content):
+    sending it again would be refused again. Anything else (no server, a 4xx answer, a refused
+    sender or login, a dropped connection) is the server being unavailable, and the mail can wait
+    for it."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def refused_for_good(exc: BaseException) -> bool:
+    """Whether the SMTP server refused the mail itself with a permanent (5xx) answer: every
+    recipient refused with 5xx, or the content refused with 5xx after DATA."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPDataError):
+        return exc.smtp_code >= 500
+    return False
 
 
 class Mailer(Protocol):
@@ -88,7 +107,10 @@ class SmtpMailer:
                     client.login(unquote(parts.username), unquote(parts.password or ""))
                 client.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"The mail server at {parts.hostname} did not take the mail: {exc}.") from exc
+            raise MailError(
+                f"The mail server at {parts.hostname} did not take the mail: {exc}.",
+                permanent=refused_for_good(exc),
+            ) from exc
 
 
 def mailer_from_settings(settings: Settings) -> Mailer:

@@ -48,7 +48,20 @@ class Settings(BaseSettings):
         ),
     )
     prefect_timeout_s: float = Field(
-        default=10.0, description="Upper bound on any one call from the API to Prefect."
+        default=10.0,
+        gt=0,
+        description=(
+            "Upper bound on any one call from the API to Prefect, its retries included; past it the "
+            "route answers 503."
+        ),
+    )
+    database_timeout_s: int = Field(
+        default=5,
+        ge=2,
+        description=(
+            "Seconds the API waits for a connection to its database (Postgres) before the route "
+            "answers 503; a connection the network stopped acknowledging is dropped after twice that."
+        ),
     )
     smtp_url: str | None = Field(
         default=None,
@@ -95,6 +108,14 @@ class Settings(BaseSettings):
     )
     mail_retry_minutes: float = Field(
         default=10.0, gt=0, description="An alert mail claimed but not marked sent is retried after this."
+    )
+    mail_give_up_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "An alert mail the mail server could not take (down, or answering 'try later') is tried "
+            "again every notifier round until it goes through, for at most this long after the alert."
+        ),
     )
     expired_invitation_keep_days: float = Field(
         default=30.0, ge=0, description="Expired invitations stay listed (to be renewed) this long."

@@ -8,8 +8,13 @@ Delivery is claim-then-send, one mail at a time:
    pending and unclaimed, or its claim is older than the retry window), sends it, then marks it
    `sent`. Two senders at once: only one claim succeeds. A sender that dies between claim and send
    leaves a stale claim, taken again after `DALGO_MAIL_RETRY_MINUTES`: the mail is late, not lost.
-   A refusal by the mail server releases the claim for the next round; after `MAX_MAIL_ATTEMPTS`
-   the mail is `failed` (the in-app notification stays).
+3. A mail the server could not take releases its claim for the next round (the notifier runs
+   every minute). When the server is unavailable (not listening, a 4xx "try later", a refused
+   sender or login) the round stops there: the other mails are not tried against a server that
+   is down, and each waits, pending, until the server is back, for up to
+   `DALGO_MAIL_GIVE_UP_HOURS` after its alert. Only a mail the server refused for good (a 5xx
+   answer to its recipient or content) is given up after `MAX_MAIL_ATTEMPTS` tries. A mail given
+   up is `failed`; its in-app notification stays.
 
 The one window left is a sender dying after the mail server took the mail and before the row says
 `sent`: then the mail is sent again after the retry window. SMTP offers no way to close it.
@@ -123,8 +128,12 @@ def _finish(engine: Engine, notification_id: uuid.UUID, **values: object) -> Non
         session.commit()
 
 
-def deliver_pending(engine: Engine, mailer: Mailer, retry_after: timedelta) -> DeliveryReport:
-    """Send every pending mail that no live sender holds, each at most once per claim."""
+def deliver_pending(
+    engine: Engine, mailer: Mailer, retry_after: timedelta, give_up_after: timedelta = timedelta(days=1)
+) -> DeliveryReport:
+    """Send every pending mail that no live sender holds, each at most once per claim; stop at the
+    first mail the server could not take for a reason that is not the mail's own (the server is
+    unavailable: the rest wait, untouched, for the next round)."""
     report = DeliveryReport()
     now = utcnow()
     with Session(engine) as session:
@@ -135,7 +144,7 @@ def deliver_pending(engine: Engine, mailer: Mailer, retry_after: timedelta) -> D
             .order_by(col(Notification.created_at))
             .limit(BATCH)
         ).all()
-    for notification, email, active in rows:
+    for index, (notification, email, active) in enumerate(rows):
         notification_id = notification.id
         if not claim(engine, notification_id, retry_after):
             continue
@@ -145,23 +154,30 @@ def deliver_pending(engine: Engine, mailer: Mailer, retry_after: timedelta) -> D
         try:
             mailer.send(email, notification.subject, notification.body)
         except MailError as error:
-            _record_failure(engine, notification_id, report, str(error))
+            _record_failure(engine, notification, report, error, now - give_up_after)
+            if not error.permanent:
+                report.deferred += len(rows) - index - 1
+                break
             continue
         _finish(engine, notification_id, mail_status=MAIL_SENT, mailed_at=utcnow())
         report.sent += 1
     return report
 
 
-def _record_failure(engine: Engine, notification_id: uuid.UUID, report: DeliveryReport, error: str) -> None:
-    """A refused mail: try again next round, or give up after the last attempt."""
+def _record_failure(
+    engine: Engine, notification: Notification, report: DeliveryReport, error: MailError, too_old: datetime
+) -> None:
+    """A mail the server did not take: try it again next round, or give it up when the server
+    refused it for good `MAX_MAIL_ATTEMPTS` times, or when its alert is older than `too_old` and
+    the server still could not take it."""
     with Session(engine) as session:
-        row = session.get(Notification, notification_id)
+        row = session.get(Notification, notification.id)
         attempts = row.mail_attempts if row is not None else MAX_MAIL_ATTEMPTS
     log.warning("an alert mail was not taken (attempt %d): %s", attempts, error)
-    report.errors.append(error)
-    if attempts >= MAX_MAIL_ATTEMPTS:
-        _finish(engine, notification_id, mail_status=MAIL_FAILED)
+    report.errors.append(str(error))
+    if (error.permanent and attempts >= MAX_MAIL_ATTEMPTS) or notification.created_at < too_old:
+        _finish(engine, notification.id, mail_status=MAIL_FAILED)
         report.failed += 1
     else:
-        _finish(engine, notification_id, mail_claimed_at=None)
+        _finish(engine, notification.id, mail_claimed_at=None)
         report.deferred += 1

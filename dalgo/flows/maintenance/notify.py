@@ -21,8 +21,9 @@ from dalgo.settings import Settings, get_settings
 async def send_pending_mails(engine: Engine, settings: Settings) -> DeliveryReport:
     """Deliver the pending alert mails (in a thread: the mailer blocks)."""
     retry_after = timedelta(minutes=settings.mail_retry_minutes)
+    give_up_after = timedelta(hours=settings.mail_give_up_hours)
     mailer = mailer_from_settings(settings)
-    return await anyio.to_thread.run_sync(deliver_pending, engine, mailer, retry_after)
+    return await anyio.to_thread.run_sync(deliver_pending, engine, mailer, retry_after, give_up_after)
 
 
 @flow(name="notify-failures")

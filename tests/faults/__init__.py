@@ -1,0 +1,1 @@
+"""Faults against the real stack: what the platform does while a part of it is gone, and after."""
