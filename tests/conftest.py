@@ -39,9 +39,12 @@ from dalgo.naming import org_tag
 from dalgo.settings import Settings
 from dalgo.stack.supervisor import WORKER_ENV, worker_limit
 from tests import prefect_env
+from tests.secret_scan import ResponseRecorder as ResponseRecorder
+from tests.secret_scan import SessionRecord, recording_send, report, scan_session
+from tests.secrets_registry import USER_PASSWORD, known_secrets
 
 PG_URL = os.environ.get("DALGO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PASSWORD = "correct horse battery"
+PASSWORD = USER_PASSWORD
 # A fresh Prefect server migrates its database first: minutes on a busy 2-core machine.
 SERVER_START_TIMEOUT_S = 300.0
 
@@ -63,20 +66,44 @@ def _admin_execute(sql: str) -> None:
         connection.close()
 
 
-@pytest.fixture(scope="session")
-def make_database() -> Iterator[Callable[[str], str]]:
-    """Creates fresh Postgres databases (dropped at the end of the session); returns their URL."""
-    made: list[str] = []
+@dataclass
+class DatabaseMaker:
+    """Makes fresh Postgres databases for the session and remembers their URLs."""
 
-    def make(purpose: str) -> str:
+    urls: list[str] = field(default_factory=list)
+
+    def __call__(self, purpose: str) -> str:
         name = f"dalgo_test_{purpose}_{uuid.uuid4().hex[:10]}"
         _admin_execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return PG_URL.rsplit("/", 1)[0] + f"/{name}"
+        url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
+        self.urls.append(url)
+        return url
 
-    yield make
-    for name in made:
-        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+@pytest.fixture(scope="session")
+def make_database() -> Iterator[DatabaseMaker]:
+    """Creates fresh Postgres databases (dropped at the end of the session); returns their URL."""
+    maker = DatabaseMaker()
+    yield maker
+    for url in maker.urls:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_record(
+    make_database: DatabaseMaker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SessionRecord]:
+    """The session's secret scan: records every answer of every TestClient (and, through the
+    mailbox, every mail); at the end of the session, once the servers have stopped and before
+    the databases are dropped, fails if a known test secret is in any of them, in a mail of an
+    outbox, or in the session's Prefect and API databases (tests/secret_scan.py)."""
+    record = SessionRecord()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TestClient, "send", recording_send(TestClient.send, record.answers))
+        yield record
+    leaks = scan_session(record, make_database.urls, tmp_path_factory.getbasetemp(), known_secrets())
+    if leaks:
+        pytest.fail(report(leaks), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -149,6 +176,7 @@ class Mailbox:
 
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    record: SessionRecord | None = None
 
     async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:  # noqa: N802
         content = envelope.content or b""
@@ -157,6 +185,8 @@ class Mailbox:
         assert isinstance(message, EmailMessage)
         with self.lock:
             self.messages.append(message)
+            if self.record is not None:
+                self.record.mails.append(message)
         return "250 OK"
 
     def to(self, address: str) -> list[EmailMessage]:
@@ -170,9 +200,10 @@ class Mailbox:
 
 
 @pytest.fixture(scope="session")
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server (aiosmtpd) on a free port, and the mails it received."""
-    box = Mailbox()
+def mailbox(session_record: SessionRecord) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server (aiosmtpd) on a free port, and the mails it received (also recorded
+    for the session's secret scan)."""
+    box = Mailbox(record=session_record)
     port = free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
@@ -282,28 +313,17 @@ def wait_for_run(
         time.sleep(0.5)
 
 
-@dataclass
-class ResponseRecorder:
-    """Every response the API gave in this session, to scan for secrets."""
-
-    bodies: list[tuple[str, str, str]] = field(default_factory=list)
-
-    def __call__(self, response: httpx.Response) -> None:
-        response.read()
-        self.bodies.append((response.request.method, str(response.request.url), response.text))
+@pytest.fixture(scope="session")
+def recorder(session_record: SessionRecord) -> ResponseRecorder:
+    """Every answer any TestClient received in this session so far."""
+    return session_record.answers
 
 
 @pytest.fixture(scope="session")
-def recorder() -> ResponseRecorder:
-    return ResponseRecorder()
-
-
-@pytest.fixture(scope="session")
-def client(settings: Settings, recorder: ResponseRecorder) -> Iterator[TestClient]:
+def client(settings: Settings) -> Iterator[TestClient]:
     """The API in-process, migrated, against the session's Postgres, Prefect and SMTP servers."""
     app = create_app(settings)
     with TestClient(app) as test_client:
-        test_client.event_hooks = {"request": [], "response": [recorder]}
         yield test_client
 
 

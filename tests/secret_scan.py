@@ -1,0 +1,283 @@
+"""The suite's secret scan: where the known test secrets (tests/secrets_registry.py) must never be.
+
+A session records every answer its TestClients receive and every mail its SMTP sink takes; at the
+end it scans those, the mails written to outboxes under the session's temporary folder, and the
+session's databases: in a Prefect database the log lines, flow-run parameters and job variables,
+deployment parameters and run state messages; in an API database the audit entries. Requests are
+not recorded: a secret is expected in the body that sets it.
+
+Each database source is one SQL query that lets Postgres find the rows holding any secret
+(`LIKE ANY`), so only leaking rows come back to Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import psycopg2
+
+EXCERPT_CHARS = 60
+SKIPPED_FOLDERS = frozenset({".venv", "site-packages", "node_modules", ".git"})
+"""Folders under the session's temporary folder that hold installed code, never mail."""
+
+
+@dataclass
+class ResponseRecorder:
+    """Every answer the session's TestClients received: (method, url, body)."""
+
+    bodies: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def record(self, method: str, url: str, content: bytes) -> None:
+        self.bodies.append((method, url, content.decode("utf-8", "replace")))
+
+    def __call__(self, response: httpx.Response) -> None:
+        """Records a response (read in full); usable as an httpx response hook."""
+        response.read()
+        self.record(response.request.method, str(response.request.url), response.content)
+
+
+@dataclass
+class SessionRecord:
+    """What a test session produced that is scanned at its end, besides its databases."""
+
+    answers: ResponseRecorder = field(default_factory=ResponseRecorder)
+    mails: list[EmailMessage] = field(default_factory=list)
+
+
+class _RecordingStream(httpx.SyncByteStream):
+    """A streamed answer's body, passed through and recorded once it ends or is closed."""
+
+    def __init__(self, inner: httpx.SyncByteStream, done: Callable[[bytes], None]) -> None:
+        self._inner = inner
+        self._chunks: list[bytes] = []
+        self._done = done
+        self._recorded = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._chunks.append(chunk)
+            yield chunk
+        self._finish()
+
+    def close(self) -> None:
+        self._finish()
+        self._inner.close()
+
+    def _finish(self) -> None:
+        if not self._recorded:
+            self._recorded = True
+            self._done(b"".join(self._chunks))
+
+
+SendFunction = Callable[..., httpx.Response]
+
+
+def recording_send(original: SendFunction, recorder: ResponseRecorder) -> SendFunction:
+    """An httpx `Client.send` that records every answer's body: read answers at once, streamed
+    ones as they are read (without reading them on the caller's behalf)."""
+
+    def send(client: httpx.Client, request: httpx.Request, **options: Any) -> httpx.Response:
+        response = original(client, request, **options)
+        method, url = request.method, str(request.url)
+        if options.get("stream"):
+            inner = response.stream
+            assert isinstance(inner, httpx.SyncByteStream)
+            response.stream = _RecordingStream(inner, lambda body: recorder.record(method, url, body))
+        else:
+            recorder.record(method, url, response.content)
+        return response
+
+    return send
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A known secret found where it must not be."""
+
+    where: str
+    secret: str
+    excerpt: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: a secret ({masked(self.secret)}) in {self.excerpt!r}"
+
+
+def masked(secret: str) -> str:
+    """Enough of a secret to tell which one it is, not the secret."""
+    return f"{secret[:4]}… ({len(secret)} characters)"
+
+
+def forms(secrets: Iterable[str]) -> dict[str, str]:
+    """Each secret as it may be written (as is, escaped inside a JSON string, percent-encoded in
+    a URL), mapped to the secret."""
+    found: dict[str, str] = {}
+    for secret in secrets:
+        for form in (secret, json.dumps(secret)[1:-1], quote(secret, safe="")):
+            found.setdefault(form, secret)
+    return found
+
+
+def find_in_text(where: str, text: str, secrets: Collection[str]) -> list[Leak]:
+    """The secrets in one text, each with an excerpt around it."""
+    leaks: list[Leak] = []
+    seen: set[str] = set()
+    for form, secret in forms(secrets).items():
+        at = text.find(form)
+        if at < 0 or secret in seen:
+            continue
+        seen.add(secret)
+        start, end = max(0, at - EXCERPT_CHARS), at + len(form) + EXCERPT_CHARS
+        excerpt = text[start:at] + "<secret>" + text[at + len(form) : end]
+        leaks.append(Leak(where, secret, excerpt))
+    return leaks
+
+
+def scan_answers(recorder: ResponseRecorder, secrets: Collection[str]) -> list[Leak]:
+    leaks: list[Leak] = []
+    for method, url, body in recorder.bodies:
+        leaks += find_in_text(f"the answer to {method} {url}", body, secrets)
+    return leaks
+
+
+def mail_text(message: Message) -> str:
+    """A mail's headers and the decoded text of its parts (as a reader sees them, not as
+    quoted-printable or base64)."""
+    lines = [f"{name}: {value}" for name, value in message.items()]
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            lines.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+    return "\n".join(lines)
+
+
+def scan_mails(mails: Iterable[Message], secrets: Collection[str]) -> list[Leak]:
+    leaks: list[Leak] = []
+    for mail in mails:
+        leaks += find_in_text(f"the mail to {mail['To']} ({mail['Subject']!r})", mail_text(mail), secrets)
+    return leaks
+
+
+def outbox_mails(root: Path) -> Iterator[tuple[Path, Message]]:
+    """The .eml files in every folder named `outbox` under root."""
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [
+            name for name in subfolders if name not in (".venv", "site-packages", "node_modules")
+        ]
+        if Path(folder).name != "outbox":
+            continue
+        for name in files:
+            if name.endswith(".eml"):
+                path = Path(folder) / name
+                yield path, message_from_bytes(path.read_bytes(), policy=policy.default)
+
+
+def scan_outboxes(root: Path, secrets: Collection[str]) -> list[Leak]:
+    leaks: list[Leak] = []
+    for path, mail in outbox_mails(root):
+        leaks += find_in_text(f"the mail in {path}", mail_text(mail), secrets)
+    return leaks
+
+
+@dataclass(frozen=True)
+class Source:
+    """A place in a database to scan: one query over `table`, with `key` saying which row and
+    `text` the text that must hold no secret (both SQL expressions)."""
+
+    what: str
+    table: str
+    key: str
+    text: str
+
+
+PREFECT_SOURCES = (
+    Source("log line", "log", "'of flow run ' || coalesce(flow_run_id::text, '-')", "message"),
+    Source(
+        "parameters or job variables of flow run",
+        "flow_run",
+        "id::text",
+        "concat_ws(' ', parameters::text, job_variables::text)",
+    ),
+    Source(
+        "parameters or job variables of deployment",
+        "deployment",
+        "name",
+        "concat_ws(' ', parameters::text, infra_overrides::text, pull_steps::text)",
+    ),
+    Source("state message of flow run", "flow_run_state", "flow_run_id::text", "message"),
+    Source("state message of task run", "task_run_state", "task_run_id::text", "message"),
+)
+"""What a Prefect database holds that a person or a flow reads: a database with a `flow_run`
+table is taken for one and must have all of these."""
+
+KIND_QUERY = (
+    "SELECT to_regclass('public.flow_run') IS NOT NULL, to_regclass('public.audit_entry') IS NOT NULL"
+)
+"""Whether a database is a Prefect one (it has flow runs), an API one (audit entries), or neither."""
+
+API_SOURCES = (Source("audit entry", "audit_entry", "id::text", "to_jsonb(audit_entry)::text"),)
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching any text that contains `text`."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def scan_source(cursor: Any, database: str, source: Source, secrets: Collection[str]) -> list[Leak]:
+    """Runs one source's query; the leaks in the rows it returns."""
+    patterns = sorted({like_pattern(form) for form in forms(secrets)})
+    cursor.execute(
+        f"SELECT {source.key}, {source.text} FROM {source.table} WHERE {source.text} LIKE ANY(%s)",
+        (patterns,),
+    )
+    leaks: list[Leak] = []
+    for key, text in cursor.fetchall():
+        leaks += find_in_text(f"database {database}: {source.what} {key}", text, secrets)
+    return leaks
+
+
+def scan_database(url: str, secrets: Collection[str]) -> list[Leak]:
+    """Scans a Prefect or an API database (found by their tables); nothing in other databases."""
+    if not secrets:
+        return []
+    database = url.rsplit("/", 1)[1]
+    connection = psycopg2.connect(url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(KIND_QUERY)
+            is_prefect, is_api = cursor.fetchone()
+            sources = (PREFECT_SOURCES if is_prefect else ()) + (API_SOURCES if is_api else ())
+            leaks: list[Leak] = []
+            for source in sources:
+                leaks += scan_source(cursor, database, source, secrets)
+            return leaks
+    finally:
+        connection.close()
+
+
+def scan_session(
+    record: SessionRecord, database_urls: Iterable[str], outbox_root: Path, secrets: Collection[str]
+) -> list[Leak]:
+    """Every leak of a known secret in what a session produced."""
+    leaks = scan_answers(record.answers, secrets) + scan_mails(record.mails, secrets)
+    leaks += scan_outboxes(outbox_root, secrets)
+    for url in database_urls:
+        leaks += scan_database(url, secrets)
+    return leaks
+
+
+def report(leaks: Collection[Leak]) -> str:
+    """The leaks, one a line, for a failure message."""
+    lines = [f"{len(leaks)} known test secret(s) leaked:"] + [f"- {leak}" for leak in leaks]
+    return "\n".join(lines)
