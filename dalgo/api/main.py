@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy import exc as sqlalchemy_errors
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -83,6 +84,34 @@ def api_router() -> APIRouter:
     return router
 
 
+DATABASE_UNAVAILABLE = "The platform's database did not answer; try again shortly."
+
+_DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sqlalchemy_errors.OperationalError,
+    sqlalchemy_errors.InterfaceError,
+    sqlalchemy_errors.TimeoutError,
+)
+"""What SQLAlchemy raises when the API database is down, unreachable or out of connections (not
+when a statement is wrong: that stays a 500)."""
+
+
+async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 for a database that did not answer; the log names the driver's reason, never the
+    statement or its parameters."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    log.error(
+        "the API database did not answer (%s %s): %s: %s",
+        request.method,
+        request.url.path,
+        type(cause).__name__,
+        lines[0] if lines else "",
+    )
+    return JSONResponse(
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE, content={"detail": DATABASE_UNAVAILABLE}
+    )
+
+
 def _operation_id(route: APIRoute) -> str:
     """A route's OpenAPI operation id: its handler's name."""
     return route.name
@@ -113,7 +142,7 @@ def _declare_sentence_422s(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The web API. Migrations are applied and roles seeded when it starts."""
     settings = settings or get_settings()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, settings.database_timeout_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -165,6 +194,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             content={"detail": "The orchestration service (Prefect) did not answer; try again shortly."},
         )
+
+    for database_error in _DATABASE_UNAVAILABLE:
+        app.add_exception_handler(database_error, database_unavailable)
 
     _declare_sentence_422s(app)
     mount_dashboard(app)

@@ -17,8 +17,33 @@ from dalgo.db.roles import role_matrix
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the API database; SQLite gets foreign keys on and its folder made."""
+DATABASE_TIMEOUT_S = 5
+"""How long a connection to the API database may take to open, in whole seconds (libpq's unit)."""
+
+_LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg"})
+
+
+def _postgres_connect_args(driver: str, timeout_s: int) -> dict[str, int]:
+    """libpq's bounds on waiting for Postgres: opening a connection takes at most `timeout_s`,
+    and a connection whose sent data or keepalives go unacknowledged (a lost network, a host gone)
+    is closed after twice that, instead of TCP's quarter of an hour."""
+    if driver not in _LIBPQ_DRIVERS:
+        return {}
+    return {
+        "connect_timeout": max(2, timeout_s),
+        "tcp_user_timeout": max(2, timeout_s) * 2000,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+
+
+def make_engine(url: str, timeout_s: int = DATABASE_TIMEOUT_S) -> Engine:
+    """An engine for the API database; SQLite gets foreign keys on and its folder made. On
+    Postgres, connections are tested before use (`pool_pre_ping`), so that after the database
+    restarts the first request works on a fresh connection, and waits on the network are bounded
+    (`_postgres_connect_args`): with the database down, a request fails within seconds."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -32,7 +57,11 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args=_postgres_connect_args(parsed.get_driver_name(), timeout_s),
+    )
 
 
 def alembic_config(engine: Engine) -> Config:

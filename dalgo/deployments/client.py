@@ -10,6 +10,11 @@ Making a client is not free: Prefect's client builds a TLS context from the CA b
 milliseconds of CPU, on the event loop), opens a new connection and fetches a CSRF token before its
 first POST. So the TLS context is made once per process, and `shared_prefect_client` keeps one
 started client per event loop that concurrent requests share (httpx pools its connections).
+
+Every call of these clients ends within `prefect_timeout_s`, Prefect's own retries included (its
+client tries a failed call again up to PREFECT_CLIENT_MAX_RETRIES times, waiting 2, 4, 8, 16 and
+32 seconds in between: two minutes before a stopped server is reported); past it the call raises
+`PrefectUnavailableError`, which the API answers with 503.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 
+import anyio
 import certifi
+import httpx
 from prefect.client.orchestration import PrefectClient
 from prefect.settings import (
     PREFECT_API_AUTH_STRING,
@@ -79,10 +86,31 @@ def _client_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _bounded(client: PrefectClient, timeout_s: float) -> PrefectClient:
+    """The client, its every HTTP call (with the retries Prefect's client makes) ended after
+    `timeout_s` with `PrefectUnavailableError`."""
+    http = client._client
+    send = http.send
+
+    async def bounded_send(request: httpx.Request, *args: Any, **kwargs: Any) -> httpx.Response:
+        with anyio.move_on_after(timeout_s):
+            return await send(request, *args, **kwargs)
+        raise PrefectUnavailableError(
+            f"The orchestration service (Prefect) did not answer within {timeout_s:g} s; try again shortly."
+        )
+
+    http.send = bounded_send  # type: ignore[method-assign]
+    return client
+
+
+def _new_client(settings: Settings) -> PrefectClient:
+    return _bounded(PrefectClient(**_client_settings(settings)), settings.prefect_timeout_s)
+
+
 @asynccontextmanager
 async def prefect_client(settings: Settings) -> AsyncIterator[PrefectClient]:
     """A client of the Prefect server named by PREFECT_API_URL, sending its credential."""
-    async with PrefectClient(**_client_settings(settings)) as client:
+    async with _new_client(settings) as client:
         yield client
 
 
@@ -103,7 +131,7 @@ async def shared_prefect_client(settings: Settings) -> PrefectClient:
     clients = _SHARED.setdefault(asyncio.get_running_loop(), {})
     client = clients.get(key)
     if client is None:
-        fresh = PrefectClient(**made)
+        fresh = _new_client(settings)
         await fresh.__aenter__()
         client = clients.setdefault(key, fresh)
         if client is not fresh:
