@@ -181,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(PrefectUnavailableError)
     async def prefect_unavailable(request: Request, exc: PrefectUnavailableError) -> JSONResponse:
+        log.error("Prefect is unavailable (%s %s): %s", request.method, request.url.path, exc)
         return JSONResponse(status_code=status.HTTP_503_SERVICE_UNAVAILABLE, content={"detail": str(exc)})
 
     @app.exception_handler(AirbyteServerError)

@@ -79,7 +79,9 @@ def calls(behind_proxy: TestClient, make_org_with_roles: Callable[[], OrgWithRol
         without_prefect=[
             Call("POST", "/api/v1/auth/login", None, {"email": email, "password": PASSWORD}),
             Call("GET", "/api/v1/me", admin),
+            Call("GET", "/api/v1/orgs", admin),
             Call("GET", f"{base}/members", admin),
+            Call("GET", f"{base}/invitations", admin),
             Call("GET", "/api/v1/me/notifications", admin),
             Call("GET", f"{base}/audit-log", admin),
         ],
