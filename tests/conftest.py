@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -93,14 +94,17 @@ def make_database() -> Iterator[DatabaseMaker]:
 def session_record(
     make_database: DatabaseMaker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SessionRecord]:
-    """The session's secret scan: records every answer of every TestClient (and, through the
-    mailbox, every mail); at the end of the session, once the servers have stopped and before
-    the databases are dropped, fails if a known test secret is in any of them, in a mail of an
-    outbox, or in the session's Prefect and API databases (tests/secret_scan.py)."""
+    """The session's secret scan: records every answer of every TestClient, every log line of
+    this process and (through the mailbox) every mail; at the end of the session, once the
+    servers have stopped and before the databases are dropped, fails if a known test secret is
+    in any of them, in an outbox's mail or a log file under the session's temporary folder, or
+    in the session's Prefect and API databases (tests/secret_scan.py)."""
     record = SessionRecord()
+    logging.getLogger().addHandler(record.logs)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(TestClient, "send", recording_send(TestClient.send, record.answers))
         yield record
+    logging.getLogger().removeHandler(record.logs)
     leaks = scan_session(record, make_database.urls, tmp_path_factory.getbasetemp(), known_secrets())
     if leaks:
         pytest.fail(report(leaks), pytrace=False)

@@ -1,10 +1,11 @@
 """The suite's secret scan: where the known test secrets (tests/secrets_registry.py) must never be.
 
-A session records every answer its TestClients receive and every mail its SMTP sink takes; at the
-end it scans those, the mails written to outboxes under the session's temporary folder, and the
-session's databases: in a Prefect database the log lines, flow-run parameters and job variables,
-deployment parameters and run state messages; in an API database the audit entries. Requests are
-not recorded: a secret is expected in the body that sets it.
+A session records every answer its TestClients receive, every mail its SMTP sink takes and every
+log line the test process writes (the in-process API's among them). At its end it scans those, the
+mails in outboxes and the log files (a Prefect server's, a worker's, dbt's) under the session's
+temporary folder, and the session's databases: in a Prefect database the log lines, flow-run
+parameters and job variables, deployment parameters and run state messages; in an API database
+the audit entries. Requests are not recorded: a secret is expected in the body that sets it.
 
 Each database source is one SQL query that lets Postgres find the rows holding any secret
 (`LIKE ANY`), so only leaking rows come back to Python.
@@ -13,6 +14,7 @@ Each database source is one SQL query that lets Postgres find the rows holding a
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ import psycopg2
 
 EXCERPT_CHARS = 60
 SKIPPED_FOLDERS = frozenset({".venv", "site-packages", "node_modules", ".git"})
-"""Folders under the session's temporary folder that hold installed code, never mail."""
+"""Folders under the session's temporary folder that hold installed code, not what the suite wrote."""
 
 
 @dataclass
@@ -45,12 +47,29 @@ class ResponseRecorder:
         self.record(response.request.method, str(response.request.url), response.content)
 
 
+class LogRecorder(logging.Handler):
+    """Every log line the test process wrote (the in-process API's among them), formatted with
+    its exception, if any."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.lines: list[tuple[str, str]] = []
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append((record.name, self.format(record)))
+        except Exception:  # noqa: BLE001 (a record that cannot be formatted is not a leak)
+            self.handleError(record)
+
+
 @dataclass
 class SessionRecord:
-    """What a test session produced that is scanned at its end, besides its databases."""
+    """What a test session produced that is scanned at its end, besides its databases and files."""
 
     answers: ResponseRecorder = field(default_factory=ResponseRecorder)
     mails: list[EmailMessage] = field(default_factory=list)
+    logs: LogRecorder = field(default_factory=LogRecorder)
 
 
 class _RecordingStream(httpx.SyncByteStream):
@@ -168,24 +187,33 @@ def scan_mails(mails: Iterable[Message], secrets: Collection[str]) -> list[Leak]
     return leaks
 
 
-def outbox_mails(root: Path) -> Iterator[tuple[Path, Message]]:
-    """The .eml files in every folder named `outbox` under root."""
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = [
-            name for name in subfolders if name not in (".venv", "site-packages", "node_modules")
-        ]
-        if Path(folder).name != "outbox":
-            continue
-        for name in files:
-            if name.endswith(".eml"):
-                path = Path(folder) / name
-                yield path, message_from_bytes(path.read_bytes(), policy=policy.default)
-
-
-def scan_outboxes(root: Path, secrets: Collection[str]) -> list[Leak]:
+def scan_log_lines(logs: LogRecorder, secrets: Collection[str]) -> list[Leak]:
     leaks: list[Leak] = []
-    for path, mail in outbox_mails(root):
-        leaks += find_in_text(f"the mail in {path}", mail_text(mail), secrets)
+    for logger, line in logs.lines:
+        leaks += find_in_text(f"a line of the logger {logger}", line, secrets)
+    return leaks
+
+
+def written_files(root: Path) -> Iterator[Path]:
+    """The mails in outboxes (`outbox/*.eml`) and the log files (`*.log`: a server's, a worker's,
+    dbt's) under root."""
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name not in SKIPPED_FOLDERS]
+        in_outbox = Path(folder).name == "outbox"
+        for name in files:
+            if name.endswith(".log") or (in_outbox and name.endswith(".eml")):
+                yield Path(folder) / name
+
+
+def scan_files(root: Path, secrets: Collection[str]) -> list[Leak]:
+    """The outbox mails (decoded) and log files under root."""
+    leaks: list[Leak] = []
+    for path in written_files(root):
+        if path.suffix == ".eml":
+            text = mail_text(message_from_bytes(path.read_bytes(), policy=policy.default))
+            leaks += find_in_text(f"the mail in {path}", text, secrets)
+        else:
+            leaks += find_in_text(f"the log file {path}", path.read_text("utf-8", "replace"), secrets)
     return leaks
 
 
@@ -267,11 +295,11 @@ def scan_database(url: str, secrets: Collection[str]) -> list[Leak]:
 
 
 def scan_session(
-    record: SessionRecord, database_urls: Iterable[str], outbox_root: Path, secrets: Collection[str]
+    record: SessionRecord, database_urls: Iterable[str], files_root: Path, secrets: Collection[str]
 ) -> list[Leak]:
     """Every leak of a known secret in what a session produced."""
     leaks = scan_answers(record.answers, secrets) + scan_mails(record.mails, secrets)
-    leaks += scan_outboxes(outbox_root, secrets)
+    leaks += scan_log_lines(record.logs, secrets) + scan_files(files_root, secrets)
     for url in database_urls:
         leaks += scan_database(url, secrets)
     return leaks

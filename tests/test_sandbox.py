@@ -13,8 +13,9 @@ import pytest
 
 from dalgo import sandbox
 from dalgo.sandbox import Sandbox, SandboxUnavailableError, base_environment
+from tests.secrets_registry import TENANT_WAREHOUSE_PASSWORD
 
-TENANT_ENV = {"DBT_ENV_SECRET_PASSWORD": "the-orgs-own-warehouse-password"}
+TENANT_ENV = {"DBT_ENV_SECRET_PASSWORD": TENANT_WAREHOUSE_PASSWORD}
 
 PROBE = r"""
 org="$1"; sibling="$2"; home="$3"

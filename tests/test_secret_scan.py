@@ -8,6 +8,7 @@ into a scratch database of their own, never the session's.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -27,14 +28,16 @@ from dalgo.db.engine import make_engine, migrate
 from dalgo.db.models import AuditEntry
 from tests.conftest import PG_URL, _admin_execute
 from tests.secret_scan import (
+    LogRecorder,
     ResponseRecorder,
     SessionRecord,
     recording_send,
     report,
     scan_answers,
     scan_database,
+    scan_files,
+    scan_log_lines,
     scan_mails,
-    scan_outboxes,
     scan_session,
 )
 from tests.secrets_registry import MIN_LENGTH, known_secrets, register_private_key, register_secret
@@ -114,10 +117,40 @@ def test_a_mail_is_read_decoded_and_an_outbox_is_found(tmp_path: Path) -> None:
     outbox = tmp_path / "home" / "outbox"
     outbox.mkdir(parents=True)
     (outbox / "clean.eml").write_bytes(clean.as_bytes())
-    assert scan_outboxes(tmp_path, [secret]) == []
+    assert scan_files(tmp_path, [secret]) == []
     (outbox / "alert.eml").write_bytes(mail.as_bytes())
-    (leak,) = scan_outboxes(tmp_path, [secret])
+    (leak,) = scan_files(tmp_path, [secret])
     assert leak.where == f"the mail in {outbox / 'alert.eml'}"
+
+
+def test_log_lines_of_the_process_and_log_files_are_scanned(tmp_path: Path) -> None:
+    secret = unregistered_secret()
+    recorder = LogRecorder()
+    logger = logging.getLogger("tests.secret_scan.probe")
+    logger.addHandler(recorder)
+    try:
+        logger.warning("connecting to %s", "the warehouse")
+        assert scan_log_lines(recorder, [secret]) == []
+        try:
+            raise RuntimeError(f"could not sign in with {secret}")
+        except RuntimeError:
+            logger.exception("the check failed")
+    finally:
+        logger.removeHandler(recorder)
+    (leak,) = scan_log_lines(recorder, [secret])
+    assert leak.where == "a line of the logger tests.secret_scan.probe"
+    assert leak.excerpt.endswith("RuntimeError: could not sign in with <secret>"), "with its traceback"
+
+    worker_log = tmp_path / "home" / "worker.log"
+    worker_log.parent.mkdir()
+    worker_log.write_text("Worker started\n")
+    installed = tmp_path / ".venv" / "lib"
+    installed.mkdir(parents=True)
+    (installed / "setup.log").write_text(secret)
+    assert scan_files(tmp_path, [secret]) == [], "installed code is not what the suite wrote"
+    worker_log.write_text(f"Worker started\nflow run said {secret}\n")
+    (leak,) = scan_files(tmp_path, [secret])
+    assert leak.where == f"the log file {worker_log}"
 
 
 @pytest.fixture()

@@ -24,11 +24,12 @@ from tests.conftest import (
 )
 from tests.fake_dns import fake_dns
 from tests.run_logs import log_messages, log_messages_once_there
+from tests.secrets_registry import GIT_TOKEN
 
 PROJECT = Path(__file__).parent.parent / "dbt_project"
 VARIANTS = PROJECT / "variants"
 RUN_TIMEOUT_S = 180
-FAKE_TOKEN = "ghp_fakeTokenThatMustNeverShow1234567890"
+FAKE_TOKEN = GIT_TOKEN
 
 
 def git(cwd: Path, *args: str) -> str:

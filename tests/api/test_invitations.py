@@ -13,6 +13,9 @@ from dalgo.api.security import digest
 from dalgo.db.columns import utcnow
 from dalgo.db.models import Invitation
 from tests.conftest import PASSWORD, Api, Mailbox, OrgWithRoles, unique_email
+from tests.secrets_registry import register_secret
+
+OWN_PASSWORD = register_secret("my own password")
 
 
 def invite(client: TestClient, org: str, headers: dict[str, str], email: str, role: str) -> dict[str, str]:
@@ -56,10 +59,10 @@ def test_a_new_person_accepts_with_a_password(
     assert no_password.status_code == 400
     assert "choose a password" in no_password.json()["detail"]
 
-    accepted = client.post("/api/v1/invitations/accept", json={"code": code, "password": "my own password"})
+    accepted = client.post("/api/v1/invitations/accept", json={"code": code, "password": OWN_PASSWORD})
     assert accepted.status_code == 200
     assert accepted.json() == {"org": org.slug, "role": "pipeline-manager"}
-    headers = api.login(email, "my own password")
+    headers = api.login(email, OWN_PASSWORD)
     assert client.get(f"/api/v1/orgs/{org.slug}", headers=headers).json()["role"] == "pipeline-manager"
 
     used = client.post("/api/v1/invitations/accept", json={"code": code, "password": "another password"})

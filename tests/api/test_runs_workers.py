@@ -19,6 +19,7 @@ import pytest
 from dalgo.api.workers import MAX_DEFAULT_WORKERS, api_workers, uvicorn_options
 from dalgo.settings import Settings
 from tests.conftest import free_port
+from tests.secrets_registry import register_secret
 
 WORKERS = 3
 START_TIMEOUT_S = 300.0
@@ -96,7 +97,7 @@ def test_api_processes_start_together_on_a_fresh_database_and_serve_runs(
     workers = api_processes.workers()
     assert len(workers) == WORKERS
 
-    email, password = "workers-admin@example.org", "a long enough password"
+    email, password = "workers-admin@example.org", register_secret("a long enough password")
     create_user = [sys.executable, "-m", "dalgo.cli", "admin", "create-user", "--platform-admin"]
     subprocess.run(
         [*create_user, "--email", email, "--password", password],

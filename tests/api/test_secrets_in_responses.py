@@ -11,6 +11,7 @@ from dalgo.db.models import ApiToken, Invitation, PasswordResetCode, User
 from tests.api.routes import ROUTES
 from tests.api.test_invitations import invite, mailed_code
 from tests.conftest import PASSWORD, Mailbox, OrgWithRoles, ResponseRecorder, unique_email
+from tests.secrets_registry import register_secret
 
 
 def test_no_response_contains_a_secret(
@@ -27,7 +28,7 @@ def test_no_response_contains_a_secret(
     email = unique_email("secret")
     invite(client, org.slug, boss, email, "analyst")
     code = mailed_code(mails, email)
-    new_password = "a password nobody may read back"
+    new_password = register_secret("a password nobody may read back")
     client.post("/api/v1/invitations/accept", json={"code": code, "password": new_password})
     client.post("/api/v1/auth/password-reset", json={"email": email})
     reset_body = mails.last_to(email).get_content()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from fastapi.testclient import TestClient
 from dalgo.settings import Settings
 from tests.api.source_support import make_sftp_source, stored_source
 from tests.conftest import OrgWithRoles, ResponseRecorder, org_run_parameters_and_logs, wait_for_run
+from tests.secrets_registry import new_secret
 
 
 def test_definitions_and_their_specs(
@@ -95,7 +95,7 @@ def test_secret_fields_are_masked_kept_and_never_answered(
 ) -> None:
     org = make_org_with_roles()
     manager = org.headers["pipeline-manager"]
-    password = f"sftp-{uuid.uuid4().hex}"
+    password = new_secret("sftp")
     created = make_sftp_source(client, org, password)
     assert created["config"]["provider"]["password"] == "********"
     url = f"/api/v1/orgs/{org.slug}/sources/{created['id']}"

@@ -4,7 +4,6 @@ only its configuration errors are checked)."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 
 import psycopg2
@@ -18,6 +17,7 @@ from tests.conftest import (
     org_run_parameters_and_logs,
     wait_for_run,
 )
+from tests.secrets_registry import new_secret
 
 
 def postgres_body(url: str, **changes: object) -> dict[str, object]:
@@ -28,7 +28,7 @@ def postgres_body(url: str, **changes: object) -> dict[str, object]:
         "port": 5432,
         "database": database,
         "user": "postgres",
-        "password": f"pw-{uuid.uuid4().hex}",
+        "password": new_secret("pw"),
         "schema": "analytics",
     }
     body.update(changes)

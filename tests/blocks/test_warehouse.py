@@ -44,12 +44,13 @@ from dalgo.blocks.warehouses.base import (
     json_value,
 )
 from dalgo.blocks.warehouses.duckdb import DuckDBBackend, UnsafeDuckDBPathError, place_in_folder
+from tests.secrets_registry import new_secret, register_private_key
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CRAFTED = 'x"; DROP TABLE t; --'
 ODD_NAME = 'odd "name"; --'
 BIG_AMOUNT = "12345678901234567890.12"
-PASSWORD = "pg-secret-" + uuid.uuid4().hex
+PASSWORD = new_secret("pg-secret")
 
 
 def _admin(sql: str) -> None:
@@ -535,9 +536,10 @@ def test_duckdb_dbt_target_and_masked(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def private_key_pem() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
+    pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+    return register_private_key(pem)
 
 
 def service_account_key(private_key: str, **overrides: Any) -> dict[str, Any]:

@@ -32,9 +32,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from tests.secrets_registry import AIRBYTE_ACCESS_TOKEN, AIRBYTE_CLIENT_SECRET
+
 PUBLIC = "/api/public/v1"
 CONFIG = "/api/v1"
-TOKEN = "stub-token-" + uuid.uuid4().hex[:8]
+TOKEN = AIRBYTE_ACCESS_TOKEN
 
 
 @dataclass
@@ -51,7 +53,7 @@ class AirbyteStub:
     """The server's state and script; `url` is its public API root once started."""
 
     client_id: str = "dalgo-client"
-    client_secret: str = "stub-secret-value"
+    client_secret: str = AIRBYTE_CLIENT_SECRET
     running_polls: int = 3
     outcome: str = "succeeded"
     rows: int = 42

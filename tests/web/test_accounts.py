@@ -7,9 +7,10 @@ from playwright.sync_api import Browser, Page, Response, expect
 
 from dalgo.settings import Settings
 from tests.conftest import Api, Mailbox, OrgWithRoles, unique_email
+from tests.secrets_registry import register_secret
 from tests.web.conftest import WebServer, mailed_link, shoot, sign_in
 
-NEW_PASSWORD = "a long new password 42"
+NEW_PASSWORD = register_secret("a long new password 42")
 
 
 def test_a_new_user_accepts_an_invitation_from_the_mail_and_signs_in(
