@@ -22,6 +22,7 @@ from airbyte.constants import AB_INTERNAL_COLUMNS
 from airbyte.shared.sql_processor import SqlProcessorBase
 
 from dalgo.ingestion.writers.files import PlainJsonlWriter
+from dalgo.ingestion.writers.loading import LoadingTables
 from dalgo.ingestion.writers.sql import QuickTableChecks
 
 LINES_TABLE = "dalgo_batch_lines"
@@ -56,9 +57,10 @@ def value_expression(field: str, sql_type: sqlalchemy.types.TypeEngine[Any], typ
     return field
 
 
-class CopyPostgresSqlProcessor(QuickTableChecks, PostgresSqlProcessor):
+class CopyPostgresSqlProcessor(LoadingTables, QuickTableChecks, PostgresSqlProcessor):
     """PyAirbyte's Postgres processor with batches loaded by `COPY`, tables checked through
-    `information_schema` and the primary-key merge written as SQL."""
+    `information_schema`, the primary-key merge written as SQL, and loading tables that a sync
+    which died left behind dropped (`loading.LoadingTables`)."""
 
     file_writer_class = PlainJsonlWriter
 
@@ -73,8 +75,9 @@ class CopyPostgresSqlProcessor(QuickTableChecks, PostgresSqlProcessor):
         return keys
 
     def _write_files_to_new_table(self, files: list[Path], stream_name: str, batch_id: str) -> str:
-        """Load the stream's batch files into a new loading table, in one transaction."""
-        temp_table_name = self._create_table_for_loading(stream_name, batch_id)
+        """Load the stream's batch files into a new loading table, in one transaction (after
+        dropping the stream's loading tables that a sync which died left behind)."""
+        temp_table_name = self._new_loading_table(stream_name, batch_id)
         definitions = self._get_sql_column_definitions(stream_name)
         keys = self._column_keys(stream_name)
         engine = self.get_sql_engine()

@@ -1,0 +1,161 @@
+"""A worker killed with SIGKILL while a sync writes into Postgres, and a pool left without a worker
+for a while. Each runs on a worker of its own (tests/faults/worker_support.py), on a work pool of
+its own, so that the session's worker is never touched."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+import psycopg2
+import pytest
+from fastapi.testclient import TestClient
+
+from dalgo.settings import Settings
+from tests.conftest import OrgWithRoles
+from tests.faults.worker_support import FaultWorker, placed_org, run_detail, sync
+from tests.flows.pipeline_support import Org, rows, until
+
+BEFORE = 1_000
+AFTER = 3_000
+LEASE_S = 15
+"""The connection lock's lease on these workers' runs: a lock whose run died frees itself this
+long after its last renewal (`DALGO_LOCK_LEASE_S`)."""
+FINGERPRINT = (
+    "SELECT count(*), md5(coalesce(string_agg(id::text || '/' || email || '/' || updated_at::text, ','"
+    " ORDER BY id), '')) FROM raw.users"
+)
+
+
+def fingerprint(database_url: str) -> tuple[int, str]:
+    """The number of users in the final table and a digest of their rows."""
+    ((count, digest),) = rows(database_url, FINGERPRINT)
+    return int(count), str(digest)
+
+
+def blocked_writes(database_url: str) -> list[str]:
+    """The statements in the warehouse database waiting for a table lock now."""
+    return [
+        str(query)
+        for (query,) in rows(
+            database_url,
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        )
+    ]
+
+
+def other_sessions(database_url: str) -> int:
+    """How many other sessions are open on the warehouse database."""
+    ((count,),) = rows(
+        database_url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+    )
+    return int(count)
+
+
+def tables(database_url: str, schema: str) -> set[str]:
+    query = f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'"
+    return {str(name) for (name,) in rows(database_url, query)}
+
+
+@contextlib.contextmanager
+def final_table_held(database_url: str) -> Iterator[None]:
+    """Hold a SHARE lock on the final table: a sync's final step (its UPDATE and INSERT) waits
+    for it, in the middle of its transaction, until the lock is let go."""
+    connection = psycopg2.connect(database_url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE raw.users IN SHARE MODE")
+        yield
+    finally:
+        connection.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def killable(
+    client: TestClient,
+    settings: Settings,
+    platform_admin: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    make_org_with_roles: Callable[..., OrgWithRoles],
+    make_database: Callable[[str], str],
+) -> Iterator[tuple[Org, FaultWorker]]:
+    """An org on a pool of its own, and that pool's worker (started)."""
+    pool = f"{settings.work_pool}-kill"
+    org = placed_org(client, settings, platform_admin, make_org_with_roles, make_database, pool)
+    worker = FaultWorker(
+        settings,
+        pool,
+        tmp_path_factory.mktemp("kill-worker") / "worker.log",
+        extra_env={"DALGO_LOCK_LEASE_S": str(LEASE_S)},
+    )
+    worker.start()
+    try:
+        yield org, worker
+    finally:
+        worker.stop()
+
+
+def test_a_worker_killed_mid_write_leaves_the_previous_rows_and_the_next_sync_completes(
+    killable: tuple[Org, FaultWorker],
+) -> None:
+    """A sync is killed (its worker and every process under it, SIGKILL) in the middle of its final
+    step: its merge into the final table has begun, in its transaction, and waits for a lock the
+    test holds. The final table keeps the previous sync's rows, every one as it was; the loading
+    table it left is gone after the next sync, which completes with the new rows."""
+    org, worker = killable
+    made = org.connection("source-faker", {"count": BEFORE, "seed": 3}, ["users"])
+    connection_id = made["connection_id"]
+    first = org.wait(sync(org, connection_id))
+    assert first["state"] == "completed", first
+    previous = fingerprint(org.database_url)
+    assert previous[0] == BEFORE
+    changed = org.client.put(
+        org.url(f"sources/{made['source_id']}"),
+        json={"config": {"count": AFTER, "seed": 4}},
+        headers=org.manager,
+    )
+    assert changed.status_code == 200, changed.text
+
+    with final_table_held(org.database_url):
+        killed_run = sync(org, connection_id)
+        waiting = until(
+            lambda: blocked_writes(org.database_url), 120, "the sync never reached its final step"
+        )
+        assert any(query.lstrip().upper().startswith("UPDATE") for query in waiting), waiting
+        worker.kill()
+    until(lambda: other_sessions(org.database_url) == 0, 30, "the killed sync's session stayed open")
+    assert fingerprint(org.database_url) == previous
+    left = [name for name in tables(org.database_url, "raw") if name.startswith("_dalgo_loading_")]
+    assert len(left) == 1 and left[0].endswith("_users"), left
+
+    worker.start()
+    killed_at = time.monotonic()
+
+    def next_sync() -> str | None:
+        response = org.client.post(org.url(f"connections/{connection_id}/sync"), headers=org.manager)
+        if response.status_code == 409:
+            assert response.json()["holder_run_id"] == killed_run, response.text
+            return None
+        assert response.status_code == 202, response.text
+        return str(response.json()["flow_run_id"])
+
+    run_id = until(next_sync, 120, "the killed sync kept its connection busy")
+    print("accepted after", time.monotonic() - killed_at)
+    detail = org.wait(run_id)
+    print("completed after", time.monotonic() - killed_at)
+    assert detail["state"] == "completed", detail
+    count, digest = fingerprint(org.database_url)
+    assert count == AFTER and digest != previous[1]
+    assert rows(org.database_url, "SELECT count(DISTINCT id) FROM raw.users") == [(AFTER,)]
+    assert not [name for name in tables(org.database_url, "raw") if name.startswith("_dalgo_loading_")]
+    crashed = until(
+        lambda: run_detail(org, killed_run)["state"] == "crashed" and run_detail(org, killed_run),
+        120,
+        "the killed sync was never marked crashed",
+    )
+    assert "heartbeat" in str(crashed["state_message"])
