@@ -4,14 +4,21 @@ its own, so that the session's worker is never touched."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg2
 import pytest
 from fastapi.testclient import TestClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+from prefect.client.schemas.objects import FlowRun, StateType
 
+from dalgo.deployments.client import prefect_client
+from dalgo.naming import org_tag
 from dalgo.settings import Settings
 from tests.conftest import OrgWithRoles
 from tests.faults.worker_support import FaultWorker, placed_org, run_detail, sync
@@ -159,3 +166,108 @@ def test_a_worker_killed_mid_write_leaves_the_previous_rows_and_the_next_sync_co
         "the killed sync was never marked crashed",
     )
     assert "heartbeat" in str(crashed["state_message"])
+
+
+def cron_at(moment: datetime) -> str:
+    """A cron expression (seconds last) that fires at this second, once a year."""
+    return f"{moment.minute} {moment.hour} {moment.day} {moment.month} * {moment.second}"
+
+
+@pytest.fixture(scope="module")
+def idle(
+    client: TestClient,
+    settings: Settings,
+    platform_admin: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    make_org_with_roles: Callable[..., OrgWithRoles],
+    make_database: Callable[[str], str],
+) -> Iterator[tuple[Org, FaultWorker]]:
+    """An org on a pool of its own, three runs at once allowed, and that pool's worker (not started)."""
+    pool = f"{settings.work_pool}-gone"
+    org = placed_org(client, settings, platform_admin, make_org_with_roles, make_database, pool)
+    limit = client.put(
+        f"/api/v1/platform/orgs/{org.slug}/execution", json={"max_concurrent_runs": 3}, headers=platform_admin
+    )
+    assert limit.status_code == 200, limit.text
+    worker = FaultWorker(settings, pool, tmp_path_factory.mktemp("gone-worker") / "worker.log")
+    try:
+        yield org, worker
+    finally:
+        worker.stop()
+
+
+def connection_into(org: Org, schema: str, count: int) -> str:
+    """A small faker connection of the org writing into a schema of its own; its id."""
+    source = org.post("sources", {"name": schema, "definition": "source-faker", "config": {"count": count}})
+    made = org.post(
+        "connections",
+        {"name": schema, "source_id": source["id"], "streams": ["users"], "destination_schema": schema},
+    )
+    return str(made["id"])
+
+
+def org_runs(settings: Settings, org: str) -> list[FlowRun]:
+    """The org's flow runs due by now (steps included): runs a schedule made for later are left out."""
+
+    async def read() -> list[FlowRun]:
+        async with prefect_client(settings) as prefect:
+            runs = await prefect.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[org_tag(org)]))
+            )
+        now = datetime.now(UTC)
+        return [r for r in runs if r.expected_start_time is None or r.expected_start_time <= now]
+
+    return asyncio.run(read())
+
+
+def test_runs_triggered_while_no_worker_is_up_wait_and_each_runs_once_when_it_returns(
+    idle: tuple[Org, FaultWorker], settings: Settings
+) -> None:
+    """With the org's pool left without a worker: a pipeline run started by hand, a sync started by
+    hand and a pipeline's scheduled run all wait, scheduled (the scheduled one turns late), none
+    started and none lost. When a worker comes back, each runs once and completes."""
+    org, worker = idle
+    counts = {"gone_a": 20, "gone_b": 30, "gone_c": 40}
+    connections = {schema: connection_into(org, schema, count) for schema, count in counts.items()}
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=12)
+    nightly = org.pipeline(
+        "Nightly",
+        [{"type": "sync", "connection_id": connections["gone_a"], "retries": 0}],
+        schedule={"cron": cron_at(due), "timezone": "UTC"},
+    )
+    by_hand = org.pipeline(
+        "By hand", [{"type": "sync", "connection_id": connections["gone_b"], "retries": 0}]
+    )
+    started = {org.run(by_hand), sync(org, connections["gone_c"])}
+
+    def fired() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = org.get(f"runs?pipeline_id={nightly['id']}")["data"]
+        return found
+
+    (scheduled,) = until(fired, 60, "the schedule did not make its run")
+    triggered = {*started, scheduled["id"]}
+
+    def late() -> list[FlowRun]:
+        runs = org_runs(settings, org.slug)
+        names = {str(r.id): r.state.name for r in runs if r.state is not None}
+        return runs if names.get(scheduled["id"]) == "Late" else []
+
+    waiting = until(late, 90, "the scheduled run never turned late")
+    assert {str(r.id) for r in waiting} == triggered, waiting
+    assert all(r.state is not None and r.state.type == StateType.SCHEDULED for r in waiting), waiting
+    assert all(run_detail(org, run_id)["state"] == "scheduled" for run_id in triggered)
+
+    worker.start()
+    for run_id in triggered:
+        detail = org.wait(run_id)
+        assert detail["state"] == "completed", detail
+    runs = org_runs(settings, org.slug)
+    tops = [r for r in runs if r.parent_task_run_id is None]
+    assert sorted(str(r.id) for r in tops) == sorted(triggered), tops
+    steps = [r for r in runs if r.parent_task_run_id is not None]
+    assert len(steps) == 2, steps
+    for run in runs:
+        assert run.state is not None and run.state.type == StateType.COMPLETED, run
+        assert run.run_count == 1, (run.name, run.run_count)
+    for schema, count in counts.items():
+        assert rows(org.database_url, f"SELECT count(*) FROM {schema}.users") == [(count,)]
