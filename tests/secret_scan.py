@@ -13,6 +13,8 @@ Each database source is one SQL query that lets Postgres find the rows holding a
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import logging
 import os
@@ -28,6 +30,7 @@ import httpx
 import psycopg2
 
 EXCERPT_CHARS = 60
+REPORTED_LEAKS = 100
 SKIPPED_FOLDERS = frozenset({".venv", "site-packages", "node_modules", ".git"})
 """Folders under the session's temporary folder that hold installed code, not what the suite wrote."""
 
@@ -145,26 +148,40 @@ def forms(secrets: Iterable[str]) -> dict[str, str]:
     return found
 
 
+def find_in_texts(texts: Iterable[tuple[str, str]], secrets: Collection[str]) -> list[Leak]:
+    """The secrets in (where, text) pairs, each leak with an excerpt around the secret.
+
+    Identical texts are searched once, and all of them together: one search of their
+    concatenation per form of a secret (a session's answers are many megabytes)."""
+    places: dict[str, list[str]] = {}
+    for where, text in texts:
+        places.setdefault(text, []).append(where)
+    unique = list(places)
+    starts = list(itertools.accumulate((len(text) + 1 for text in unique[:-1]), initial=0))
+    joined = "\0".join(unique)
+    found: dict[tuple[str, str], Leak] = {}
+    for form, secret in forms(secrets).items():
+        at = joined.find(form)
+        while at >= 0:
+            index = bisect.bisect_right(starts, at) - 1
+            text, offset = unique[index], at - starts[index]
+            window = text[max(0, offset - EXCERPT_CHARS) : offset + len(form) + EXCERPT_CHARS]
+            excerpt = window.replace(form, "<secret>")
+            for where in places[text]:
+                found.setdefault((where, secret), Leak(where, secret, excerpt))
+            at = joined.find(form, starts[index] + len(text) + 1)
+    return list(found.values())
+
+
 def find_in_text(where: str, text: str, secrets: Collection[str]) -> list[Leak]:
     """The secrets in one text, each with an excerpt around it."""
-    leaks: list[Leak] = []
-    seen: set[str] = set()
-    for form, secret in forms(secrets).items():
-        at = text.find(form)
-        if at < 0 or secret in seen:
-            continue
-        seen.add(secret)
-        start, end = max(0, at - EXCERPT_CHARS), at + len(form) + EXCERPT_CHARS
-        excerpt = text[start:at] + "<secret>" + text[at + len(form) : end]
-        leaks.append(Leak(where, secret, excerpt))
-    return leaks
+    return find_in_texts([(where, text)], secrets)
 
 
 def scan_answers(recorder: ResponseRecorder, secrets: Collection[str]) -> list[Leak]:
-    leaks: list[Leak] = []
-    for method, url, body in recorder.bodies:
-        leaks += find_in_text(f"the answer to {method} {url}", body, secrets)
-    return leaks
+    return find_in_texts(
+        ((f"the answer to {method} {url}", body) for method, url, body in recorder.bodies), secrets
+    )
 
 
 def mail_text(message: Message) -> str:
@@ -181,17 +198,13 @@ def mail_text(message: Message) -> str:
 
 
 def scan_mails(mails: Iterable[Message], secrets: Collection[str]) -> list[Leak]:
-    leaks: list[Leak] = []
-    for mail in mails:
-        leaks += find_in_text(f"the mail to {mail['To']} ({mail['Subject']!r})", mail_text(mail), secrets)
-    return leaks
+    return find_in_texts(
+        ((f"the mail to {mail['To']} ({mail['Subject']!r})", mail_text(mail)) for mail in mails), secrets
+    )
 
 
 def scan_log_lines(logs: LogRecorder, secrets: Collection[str]) -> list[Leak]:
-    leaks: list[Leak] = []
-    for logger, line in logs.lines:
-        leaks += find_in_text(f"a line of the logger {logger}", line, secrets)
-    return leaks
+    return find_in_texts(((f"a line of the logger {logger}", line) for logger, line in logs.lines), secrets)
 
 
 def written_files(root: Path) -> Iterator[Path]:
@@ -307,5 +320,8 @@ def scan_session(
 
 def report(leaks: Collection[Leak]) -> str:
     """The leaks, one a line, for a failure message."""
-    lines = [f"{len(leaks)} known test secret(s) leaked:"] + [f"- {leak}" for leak in leaks]
+    shown = list(leaks)[:REPORTED_LEAKS]
+    lines = [f"{len(leaks)} known test secret(s) leaked:"] + [f"- {leak}" for leak in shown]
+    if len(leaks) > len(shown):
+        lines.append(f"... and {len(leaks) - len(shown)} more")
     return "\n".join(lines)

@@ -31,6 +31,7 @@ from tests.secret_scan import (
     LogRecorder,
     ResponseRecorder,
     SessionRecord,
+    find_in_texts,
     recording_send,
     report,
     scan_answers,
@@ -97,6 +98,22 @@ def test_a_secret_escaped_in_json_or_encoded_in_a_url_is_found() -> None:
     recorder.record("GET", "http://testserver/b", b"https://x/login?password=a%20%22quoted%22%20pass%5Cword")
     recorder.record("GET", "http://testserver/c", b"a quoted password")
     assert [leak.where.rsplit("/", 1)[1] for leak in scan_answers(recorder, [secret])] == ["a", "b"]
+
+
+def test_each_place_of_a_leak_is_named_once_per_secret() -> None:
+    first, second = unregistered_secret(), unregistered_secret()
+    texts = [
+        ("answer 1", f"{first} and again {first}"),
+        ("answer 2", f"{first} and again {first}"),
+        ("answer 3", "clean"),
+        ("answer 4", f"{second}"),
+    ]
+    found = [(leak.where, leak.secret, leak.excerpt) for leak in find_in_texts(texts, [first, second])]
+    assert sorted(found) == [
+        ("answer 1", first, "<secret> and again <secret>"),
+        ("answer 2", first, "<secret> and again <secret>"),
+        ("answer 4", second, "<secret>"),
+    ]
 
 
 def test_a_mail_is_read_decoded_and_an_outbox_is_found(tmp_path: Path) -> None:
