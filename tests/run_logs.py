@@ -1,7 +1,8 @@
-"""Reading a run's log lines through the web API, the way the dashboard pages through them.
+"""Reading a run's log lines and steps through the web API, the way the dashboard does.
 
 A flow-run process ships its last log lines in a batch shortly after the run reaches its final
-state, so a test that asserts on them waits for the line it expects instead of reading once.
+state, and Prefect records task runs from their events a moment later too; so a test that asserts
+on them waits for the line or step it expects instead of reading once.
 """
 
 from __future__ import annotations
@@ -56,4 +57,27 @@ def log_messages_once_there(
             return messages
         arrived = "\n".join(messages)
         assert time.monotonic() < deadline, f"no line with {awaited!r} in {timeout_s:.0f} s:\n{arrived}"
+        time.sleep(0.5)
+
+
+def run_detail_with_step(
+    client: _Client,
+    org_slug: str,
+    run_id: str,
+    headers: dict[str, str],
+    step_name: str,
+    timeout_s: float = LOG_ARRIVAL_TIMEOUT_S,
+) -> dict[str, object]:
+    """The run's detail once its steps include one named `step_name`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get(f"/api/v1/orgs/{org_slug}/runs/{run_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        detail = response.json()
+        steps = detail["steps"]
+        assert isinstance(steps, list)
+        names = [str(step["name"]) for step in steps]
+        if step_name in names:
+            return detail
+        assert time.monotonic() < deadline, f"no step {step_name!r} in {timeout_s:.0f} s: {names}"
         time.sleep(0.5)

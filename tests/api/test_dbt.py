@@ -23,7 +23,7 @@ from tests.conftest import (
     wait_for_run,
 )
 from tests.fake_dns import fake_dns
-from tests.run_logs import log_messages, log_messages_once_there
+from tests.run_logs import log_messages, log_messages_once_there, run_detail_with_step
 from tests.secrets_registry import GIT_TOKEN
 
 PROJECT = Path(__file__).parent.parent / "dbt_project"
@@ -179,7 +179,7 @@ def test_a_postgres_workspace_pulled_built_then_changed_by_a_second_commit(
     created = "OK created sql incremental model analytics.donations_incremental"
     build_logs = logs(client, org, str(build["id"]), awaiting=created)
     assert created in build_logs
-    assert any(step["name"] == "model donor_totals" for step in build["steps"])
+    run_detail_with_step(client, org.slug, str(build["id"]), org.headers["guest"], "model donor_totals")
     assert pg_rows(url, "SELECT count(*), sum(total_cents) FROM analytics.donor_totals") == [(6, 23150)]
 
     second_commit = repo.apply("second_commit", "A country model and a failing test")

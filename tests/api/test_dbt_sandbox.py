@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from dalgo.settings import Settings
 from tests.api.test_dbt import Repo, logs, operate, workspace_body
 from tests.conftest import OrgWithRoles
+from tests.run_logs import run_detail_with_step
 
 PROBE_MODEL = """
 {{ log("probe database url: " ~ env_var('DALGO_DATABASE_URL', 'absent'), info=True) }}
@@ -85,7 +86,7 @@ def test_a_dbt_project_sees_none_of_the_platform_and_no_other_org(
     assert operate(client, org, "git-pull")["state"] == "completed"
     probed = operate(client, org, "run")
     assert probed["state"] == "completed", probed
-    assert any(step["name"] == "model probe" for step in probed["steps"])
+    run_detail_with_step(client, org.slug, str(probed["id"]), org.headers["guest"], "model probe")
     run_logs = logs(client, org, str(probed["id"]), awaiting=f"probe found 0 file(s) at {platform_file}")
     assert "probe database url: absent" in run_logs and "probe prefect api: absent" in run_logs
     assert "probe prefect auth: absent" in run_logs

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 import psutil
 import pytest
 from fastapi.testclient import TestClient
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from dalgo.deployments import pipelines
 from dalgo.deployments.client import prefect_client
@@ -130,8 +132,30 @@ def cron_at(moment: datetime) -> str:
     return f"{moment.minute} {moment.hour} {moment.day} {moment.month} * {moment.second}"
 
 
+async def _sync_lock_held(settings: Settings, sync_run_ids: list[str]) -> list[tuple[datetime, datetime]]:
+    """For each sync's flow run, from its first line logged inside the connection's lock ("Syncing
+    ...") to its last ("Synced ..."): when it held the connection. A sync may start, then wait for
+    the lock, so its start time says nothing about overlap."""
+    held: list[tuple[datetime, datetime]] = []
+    async with prefect_client(settings) as prefect:
+        for run_id in sync_run_ids:
+            deadline = time.monotonic() + 30
+            while True:
+                lines = await prefect.read_logs(
+                    LogFilter(flow_run_id=LogFilterFlowRunId(any_=[uuid.UUID(run_id)])), limit=200
+                )
+                began = [line.timestamp for line in lines if line.message.startswith("Syncing ")]
+                ended = [line.timestamp for line in lines if line.message.startswith("Synced ")]
+                if began and ended:
+                    break
+                assert time.monotonic() < deadline, [line.message for line in lines]
+                await asyncio.sleep(0.5)
+            held.append((min(began), max(ended)))
+    return held
+
+
 def test_scheduled_pipelines_sharing_a_connection_fire_and_run_one_after_the_other(
-    org: Org, people: str
+    org: Org, people: str, settings: Settings
 ) -> None:
     """Two pipelines due within seconds of each other fire on their own; their syncs of the same
     connection do not overlap; the dbt step, after a git pull and deps, reads what the sync wrote."""
@@ -166,10 +190,9 @@ def test_scheduled_pipelines_sharing_a_connection_fire_and_run_one_after_the_oth
         "step4-dbt-run",
     ]
     assert all(step["state"] == "completed" for step in steps[0].values())
-    syncs = sorted(
-        (s["start_time"], s["end_time"]) for detail in steps for s in detail.values() if "sync" in s["name"]
-    )
-    assert len(syncs) == 2 and syncs[0][1] <= syncs[1][0], syncs
+    sync_ids = [s["id"] for detail in steps for s in detail.values() if "sync" in s["name"]]
+    held = sorted(asyncio.run(_sync_lock_held(settings, sync_ids)))
+    assert len(held) == 2 and held[0][1] <= held[1][0], held
     assert rows(org.database_url, "SELECT count(*) FROM raw.users") == [(PEOPLE,)]
     assert rows(org.database_url, "SELECT people FROM analytics.people_count") == [(PEOPLE,)]
     result = details[0]["result"]
