@@ -4,8 +4,9 @@ A session records every answer its TestClients receive, every mail its SMTP sink
 log line the test process writes (the in-process API's among them). At its end it scans those, the
 mails in outboxes and the log files (a Prefect server's, a worker's, dbt's) under the session's
 temporary folder, and the session's databases: in a Prefect database the log lines, flow-run
-parameters and job variables, deployment parameters and run state messages; in an API database
-the audit entries. Requests are not recorded: a secret is expected in the body that sets it.
+parameters and job variables, deployment parameters, run state messages and artifacts (a run's
+result); in an API database the audit entries. Requests are not recorded: a secret is expected in
+the body that sets it.
 
 Each database source is one SQL query that lets Postgres find the rows holding any secret
 (`LIKE ANY`), so only leaking rows come back to Python.
@@ -257,6 +258,12 @@ PREFECT_SOURCES = (
     ),
     Source("state message of flow run", "flow_run_state", "flow_run_id::text", "message"),
     Source("state message of task run", "task_run_state", "task_run_id::text", "message"),
+    Source(
+        "artifact (a run's result) of flow run",
+        "artifact",
+        "coalesce(flow_run_id::text, '-')",
+        "concat_ws(' ', description, data::text)",
+    ),
 )
 """What a Prefect database holds that a person or a flow reads: a database with a `flow_run`
 table is taken for one and must have all of these."""

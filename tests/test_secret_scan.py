@@ -187,6 +187,7 @@ CREATE TABLE deployment (
 );
 CREATE TABLE flow_run_state (id uuid PRIMARY KEY, flow_run_id uuid, message varchar);
 CREATE TABLE task_run_state (id uuid PRIMARY KEY, task_run_id uuid, message varchar);
+CREATE TABLE artifact (id uuid PRIMARY KEY, flow_run_id uuid, description varchar, data json);
 """
 """The columns of Prefect's tables that the scan reads (the session's scan reads the real ones)."""
 
@@ -225,6 +226,10 @@ def test_prefect_logs_parameters_and_states_are_scanned_with_where_each_leak_is(
         cursor.execute(
             "INSERT INTO task_run_state VALUES (gen_random_uuid(), gen_random_uuid(), 'Completed')"
         )
+        cursor.execute(
+            "INSERT INTO artifact VALUES (gen_random_uuid(), %s, 'result', %s)",
+            (str(leaking_run), json.dumps({"ok": False, "message": f"refused {secret}"})),
+        )
     connection.close()
     database = scratch_database.rsplit("/", 1)[1]
 
@@ -235,6 +240,7 @@ def test_prefect_logs_parameters_and_states_are_scanned_with_where_each_leak_is(
         (f"database {database}: parameters or job variables of flow run {leaking_run}", other),
         (f"database {database}: parameters or job variables of deployment org-a-pipeline", secret),
         (f"database {database}: state message of flow run {leaking_run}", other),
+        (f"database {database}: artifact (a run's result) of flow run {leaking_run}", secret),
     }
 
 
