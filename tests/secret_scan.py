@@ -295,11 +295,25 @@ def scan_source(cursor: Any, database: str, source: Source, secrets: Collection[
     return leaks
 
 
+def database_exists(admin_url: str, name: str) -> bool:
+    """Whether the server has the database (a test may have dropped one it made)."""
+    connection = psycopg2.connect(admin_url)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            return cursor.fetchone() is not None
+    finally:
+        connection.close()
+
+
 def scan_database(url: str, secrets: Collection[str]) -> list[Leak]:
-    """Scans a Prefect or an API database (found by their tables); nothing in other databases."""
+    """Scans a Prefect or an API database (found by their tables); nothing in other databases,
+    or in one that is gone."""
     if not secrets:
         return []
-    database = url.rsplit("/", 1)[1]
+    server, database = url.rsplit("/", 1)
+    if not database_exists(f"{server}/postgres", database):
+        return []
     connection = psycopg2.connect(url)
     try:
         with connection.cursor() as cursor:

@@ -265,7 +265,10 @@ def test_audit_entries_of_a_migrated_api_database_are_scanned(scratch_database: 
 def test_a_clean_session_record_has_no_leaks(tmp_path: Path) -> None:
     record = SessionRecord()
     record.answers.record("GET", "http://testserver/a", b'{"password": "********"}')
-    assert scan_session(record, [], tmp_path, [unregistered_secret()]) == []
+    gone = PG_URL.rsplit("/", 1)[0] + f"/dalgo_scan_gone_{uuid.uuid4().hex[:10]}"
+    assert scan_session(record, [gone], tmp_path, [unregistered_secret()]) == [], (
+        "a dropped database is skipped"
+    )
 
 
 def test_the_registry_refuses_short_secrets_and_takes_a_key_line_by_line() -> None:
