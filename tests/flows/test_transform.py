@@ -22,6 +22,7 @@ from dalgo.flows.dbt_runner import DbtInvocation, summarise
 from dalgo.sandbox import base_environment
 from dalgo.settings import Settings
 from tests.api.test_dbt import FAKE_TOKEN, Repo
+from tests.secrets_registry import register_secret
 
 
 def test_the_interface_pipelines_rely_on() -> None:
@@ -63,7 +64,7 @@ def _warehouse(password: str) -> WarehouseBlock:
 
 
 def test_the_profile_is_private_holds_no_value_and_is_removed_after(tmp_path: Path) -> None:
-    password = "pw-{{ env_var('HOME') }}-secret"
+    password = register_secret("pw-{{ env_var('HOME') }}-secret")
     before = dict(os.environ)
     with private_profiles_dir("my_profile", _warehouse(password), "analytics", tmp_path / "dbt") as (
         folder,
