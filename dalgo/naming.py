@@ -51,3 +51,9 @@ def tag_value(tags: list[str], prefix: str) -> str | None:
         if tag.startswith(prefix):
             return tag.removeprefix(prefix)
     return None
+
+
+def command_time_limit_variable(org: str) -> str:
+    """The Prefect variable that holds how long one of the org's commands may run, in seconds
+    (absent: the platform's default)."""
+    return org_object_name(org, "command-time-limit-s")

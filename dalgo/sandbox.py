@@ -19,6 +19,9 @@ may reach is guarded by the outbound address check before a run, by Prefect's AP
 With `DALGO_SANDBOX=off` the same allowlisted environment is used, without bubblewrap; the
 platform logs a warning at every start (`warn_if_off`). Where bubblewrap is asked for but cannot
 run, tenant code is refused with `SandboxUnavailableError`, never run unsandboxed.
+
+Either way a command starts in a session of its own, and inside a run it is held to the org's time
+limit for a command (`dalgo.command_limit`): past it, it is stopped with every process it started.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dalgo.command_limit import CommandTimeLimit, current_limit, stop_process_tree
 from dalgo.settings import Settings, get_settings
 
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt/conda")
@@ -81,25 +85,41 @@ class SandboxUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class SandboxedCommand:
-    """A command ready to start: its argument list, and the whole environment to start it with."""
+    """A command ready to start: its argument list, the whole environment to start it with, and the
+    time limit it is held to (`dalgo.command_limit`; None: none)."""
 
     argv: list[str]
     env: dict[str, str]
     cwd: str | None = None
+    time_limit: CommandTimeLimit | None = None
+
+    def start(self, **options: Any) -> subprocess.Popen[Any]:
+        """Start the command in a session (and process group) of its own, with `options` for
+        `subprocess.Popen`, and have it stopped, with every process it started, once it runs past
+        its time limit. OSError when it cannot start."""
+        process: subprocess.Popen[Any] = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.cwd, start_new_session=True, **options
+        )
+        if self.time_limit is not None:
+            self.time_limit.watch(process)
+        return process
 
     def run(self, timeout_s: float) -> subprocess.CompletedProcess[str]:
-        """Run the command to its end with no input, its output captured as text; raises
-        subprocess.TimeoutExpired after `timeout_s` and OSError when it cannot start."""
-        return subprocess.run(
-            self.argv,
-            env=self.env,
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
+        """Run the command to its end with no input, its output captured as text. Raises
+        subprocess.TimeoutExpired after `timeout_s`, CommandTimeLimitError when it ran past its time
+        limit, and OSError when it cannot start; either way no process of it is left running."""
+        process = self.start(
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout_s)
+        except BaseException:
+            stop_process_tree(process)
+            process.communicate()
+            raise
+        if self.time_limit is not None:
+            self.time_limit.check()
+        return subprocess.CompletedProcess(self.argv, process.returncode, stdout, stderr)
 
     def argv_with_env(self) -> list[str]:
         """The command prefixed with `env -i NAME=value ...`, for a caller that cannot pass an
@@ -118,6 +138,7 @@ class Sandbox:
     read_only: tuple[Path, ...] = ()
     cwd: Path | None = None
     mode: str = "bwrap"
+    time_limit: CommandTimeLimit | None = None
 
     def command(self, argv: Sequence[str]) -> SandboxedCommand:
         """`argv` as it must be started: under bubblewrap, or as it is when the sandbox is off.
@@ -125,9 +146,9 @@ class Sandbox:
         env = {**base_environment(), **self.env}
         cwd = str(self.cwd) if self.cwd else str(self.org_dir)
         if self.mode == "off":
-            return SandboxedCommand(list(argv), env, cwd)
+            return SandboxedCommand(list(argv), env, cwd, self.time_limit)
         bwrap = require_bwrap()
-        return SandboxedCommand([bwrap, *self.bwrap_options(), "--", *argv], env, cwd)
+        return SandboxedCommand([bwrap, *self.bwrap_options(), "--", *argv], env, cwd, self.time_limit)
 
     def bwrap_options(self) -> list[str]:
         """bubblewrap's options for this sandbox (without the command)."""
@@ -205,10 +226,11 @@ def sandbox_for(
     cwd: Path | None = None,
     settings: Settings | None = None,
 ) -> Sandbox:
-    """A sandbox for one of the org's processes, in the mode the platform's settings ask for."""
+    """A sandbox for one of the org's processes, in the mode the platform's settings ask for, its
+    commands held to the time limit of the run they are started in (`dalgo.command_limit`)."""
     settings = settings or get_settings()
     org_dir.mkdir(parents=True, exist_ok=True)
-    return Sandbox(org_dir, dict(env or {}), _unique(read_only), cwd, settings.sandbox)
+    return Sandbox(org_dir, dict(env or {}), _unique(read_only), cwd, settings.sandbox, current_limit())
 
 
 def warn_if_off(

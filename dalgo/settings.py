@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     org_run_limit: int = Field(
         default=2, ge=1, description="How many runs an org may have going at once, unless set for the org."
     )
+    command_time_limit_s: int = Field(
+        default=7200,
+        ge=10,
+        le=86400,
+        description=(
+            "How long one of an org's commands (a connector's spec, check, discover or sync, a dbt "
+            "or git command) may run before it is stopped and its run fails, unless set for the org."
+        ),
+    )
     sync_retry_delay_s: float = Field(
         default=60.0, ge=0, description="Pause before a pipeline's failed sync step is tried again."
     )

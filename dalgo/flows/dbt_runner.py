@@ -12,6 +12,7 @@ dbt writes one JSON event per line; `dalgo.flows.dbt_events` forwards each messa
 logs as it comes and makes one task run per node. After the command, the nodes' results are read
 from `target/run_results.json`. The child is killed if this side stops reading (an error or a
 cancelled run); under bubblewrap it also dies with the flow-run process (`--die-with-parent`).
+Past the org's time limit for a command it is stopped (`dalgo.command_limit`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from dalgo.blocks.warehouses.base import scrub
+from dalgo.command_limit import stop_process_tree
 from dalgo.flows.dbt_events import DbtEventReader, NodeTaskRuns, node_label, parse_results
 from dalgo.flows.dbt_profiles import ProjectError, read_project_file
 from dalgo.sandbox import SandboxedCommand, platform_python_install, sandbox_for
@@ -156,12 +158,10 @@ def _drain(stream: IO[str], tail: deque[str]) -> None:
 
 
 def _stream(command: SandboxedCommand, reader: DbtEventReader, stderr: deque[str]) -> int:
-    """Start the command, hand each line of its output to the reader; its exit code. The child is
-    killed when reading stops early."""
-    process = subprocess.Popen(
-        command.argv,
-        env=command.env,
-        cwd=command.cwd,
+    """Start the command, hand each line of its output to the reader; its exit code. The command
+    (with every process it started) is killed when reading stops early; CommandTimeLimitError when it
+    ran past its time limit."""
+    process = command.start(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -175,12 +175,14 @@ def _stream(command: SandboxedCommand, reader: DbtEventReader, stderr: deque[str
     try:
         for line in process.stdout:
             reader.line(line)
-        code = process.wait()
+        code: int = process.wait()
     finally:
         if process.poll() is None:
-            process.kill()
+            stop_process_tree(process)
             process.wait()
         drain.join(5)
+    if command.time_limit is not None:
+        command.time_limit.check()
     return code
 
 
@@ -192,7 +194,8 @@ def run_dbt(
     settings: Settings | None = None,
 ) -> DbtOutcome:
     """Run `dbt <args>` sandboxed, its lines sent to `log(level, message)` as they come; never
-    raises for a dbt failure. SandboxUnavailableError when the sandbox cannot start here."""
+    raises for a dbt failure. SandboxUnavailableError when the sandbox cannot start here,
+    CommandTimeLimitError when dbt ran past the org's time limit (and was stopped)."""
     label = " ".join(arg for arg in args[:2] if not arg.startswith("-"))
     command = invocation.command(args, settings)
     results_file = invocation.target_dir / "run_results.json"

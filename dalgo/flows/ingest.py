@@ -12,19 +12,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 from prefect import flow, get_run_logger
 
 from dalgo.blocks.connection import ConnectionBlock
 from dalgo.blocks.ingestion import IngestionEngineBlock, ingestion_engine_block_name
 from dalgo.blocks.source import SourceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
+from dalgo.command_limit import CommandTimeLimitError
 from dalgo.connectors.catalogue import connector
 from dalgo.connectors.source import check_config, get_source, prepare_airbyte
 from dalgo.connectors.spec import merge_secrets
 from dalgo.flows.locks import connection_resource, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.sources import connectors_dir, org_folder, source_block_name
+from dalgo.flows.time_limit import org_time_limit, run_held_to, stopped_state
 from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
 from dalgo.naming import org_object_name
 from dalgo.sandbox import warn_if_off
@@ -208,7 +209,8 @@ async def org_engine(org: str) -> IngestionEngineBlock:
 @flow(name="sync-connection")
 async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
     """Sync the connection's streams into the org's warehouse; the result has records and bytes
-    per stream and the duration. Incremental streams resume from the state kept with the data."""
+    per stream and the duration. Incremental streams resume from the state kept with the data. A
+    connector that runs past the org's time limit for a command is stopped and fails the run."""
     logger = get_run_logger()
     warn_if_off(get_settings(), logger)
     connection: ConnectionBlock = await ConnectionBlock.aload(connection_block_name(org, connection_id))
@@ -220,6 +222,7 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
     if problem is not None:
         raise ValueError(f"The warehouse cannot be synced into: {problem}")
     wait_s = get_settings().lock_wait_timeout_s
+    limit = await org_time_limit(org)
     async with (
         org_run_slot(org, wait_s),
         hold_lock(org, connection_resource(connection_id), LOCK_LEASE_S, wait_s),
@@ -239,7 +242,10 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
                 org, connection_id, connection, source_block, config, warehouse, engine, logger
             )
         else:
-            result = await anyio.to_thread.run_sync(_read, org, source_block, config, connection, warehouse)
+            try:
+                result = await run_held_to(limit, _read, org, source_block, config, connection, warehouse)
+            except CommandTimeLimitError as error:
+                return stopped_state(error, logger)  # type: ignore[return-value]
     for name, stream in result["streams"].items():
         logger.info("%s: %d records, %d bytes", name, stream["records"], stream["bytes"])
     logger.info("Synced %d records in %.1f s", result["records"], result["duration_s"])

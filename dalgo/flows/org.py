@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from dalgo.db.engine import make_engine
 from dalgo.db.models import Org
 from dalgo.flows.results import record_result
+from dalgo.flows.time_limit import remove_org_time_limit
 from dalgo.ingestion.workspace import remove_workspace
 from dalgo.naming import org_tag
 from dalgo.prefect_objects import (
@@ -37,7 +38,7 @@ ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, Stat
 
 @flow(name="delete-org")
 async def delete_org(org: str) -> dict[str, Any]:
-    """Remove every block, deployment, flow run and concurrency limit of the org, its Airbyte
+    """Remove every block, deployment, flow run, concurrency limit and variable of the org, its Airbyte
     workspace (if it has one), its local files, then its memberships, invitations and the org
     itself. Running it twice is harmless."""
     logger = get_run_logger()
@@ -83,6 +84,7 @@ async def delete_org(org: str) -> dict[str, Any]:
             with contextlib.suppress(ObjectNotFound):
                 await client.delete_global_concurrency_limit_by_name(name)
         removed["concurrency_limits"] = len(limits)
+        removed["variables"] = int(await remove_org_time_limit(client, org))
     logger.info("Removed from Prefect: %s", removed)
 
     folder = get_settings().org_home(org)

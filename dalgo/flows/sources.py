@@ -1,19 +1,20 @@
 """Flows over an org's sources: check the connection, discover the streams (the connector runs in
-its sandbox, seeing the org's own folder only)."""
+its sandbox, seeing the org's own folder only, held to the org's time limit for a command)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import anyio
 from prefect import flow, get_run_logger
 
 from dalgo.blocks.source import SourceBlock
+from dalgo.command_limit import CommandTimeLimitError
 from dalgo.connectors.catalogue import connector
 from dalgo.connectors.source import check_source, discover_streams
 from dalgo.connectors.spec import merge_secrets
 from dalgo.flows.results import record_result
+from dalgo.flows.time_limit import org_time_limit, run_held_to, stopped_state
 from dalgo.naming import org_object_name
 from dalgo.sandbox import warn_if_off
 from dalgo.settings import get_settings
@@ -54,9 +55,13 @@ async def check_source_flow(org: str, source_id: str) -> dict[str, Any]:
     warn_if_off(get_settings(), logger)
     block, config, secrets = await _load(org, source_id)
     logger.info("Checking %s (%s)", block.title, block.definition)
-    ok, message = await anyio.to_thread.run_sync(
-        check_source, connector(block.definition), config, connectors_dir(), org_folder(org)
-    )
+    limit = await org_time_limit(org)
+    try:
+        ok, message = await run_held_to(
+            limit, check_source, connector(block.definition), config, connectors_dir(), org_folder(org)
+        )
+    except CommandTimeLimitError as error:
+        return stopped_state(error, logger)  # type: ignore[return-value]
     result = {"ok": ok, "message": _scrub(message, secrets)}
     (logger.info if ok else logger.warning)("Result: %s", result["message"])
     await record_result(result)
@@ -70,9 +75,13 @@ async def discover_source_flow(org: str, source_id: str) -> dict[str, Any]:
     warn_if_off(get_settings(), logger)
     block, config, _ = await _load(org, source_id)
     logger.info("Discovering the streams of %s (%s)", block.title, block.definition)
-    streams = await anyio.to_thread.run_sync(
-        discover_streams, connector(block.definition), config, connectors_dir(), org_folder(org)
-    )
+    limit = await org_time_limit(org)
+    try:
+        streams = await run_held_to(
+            limit, discover_streams, connector(block.definition), config, connectors_dir(), org_folder(org)
+        )
+    except CommandTimeLimitError as error:
+        return stopped_state(error, logger)  # type: ignore[return-value]
     logger.info("Found %d streams: %s", len(streams), ", ".join(s["name"] for s in streams))
     result = {"streams": streams}
     await record_result(result)

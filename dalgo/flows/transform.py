@@ -4,7 +4,8 @@ The workspace's files live in a stable folder per org on the worker (`DALGO_HOME
 `repo/` the checkout, `target/` dbt's target folder, so partial parsing stays warm between runs,
 `logs/`). A command loads the workspace and warehouse blocks by name when it runs; its parameters
 carry no secret. Every git and dbt command runs in the org's sandbox (`dalgo.sandbox`, see
-`dalgo.flows.dbt_runner` and `dalgo.flows.git`).
+`dalgo.flows.dbt_runner` and `dalgo.flows.git`), held to the org's time limit for a command
+(`dalgo.flows.time_limit`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from prefect.states import Completed, Failed
 
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
+from dalgo.command_limit import CommandTimeLimitError, held_to
 from dalgo.flows import git
 from dalgo.flows.dbt_commands import COMMANDS, COMPLETED_WITH_WARNINGS
 from dalgo.flows.dbt_profiles import (
@@ -45,6 +47,7 @@ from dalgo.flows.dbt_runner import DbtInvocation, DbtOutcome, run_dbt
 from dalgo.flows.locks import WORKSPACE_RESOURCE, hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.slots import give_way_while_org_full
+from dalgo.flows.time_limit import org_time_limit
 from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
 from dalgo.naming import org_object_name
 from dalgo.sandbox import SandboxUnavailableError, warn_if_off
@@ -350,7 +353,7 @@ def _operate(
             if command == "clean" and outcome.outcome == "success":
                 _empty(folders.target)
                 logger.info("Emptied the workspace's target folder")
-    except (git.GitError, ProjectError, SandboxUnavailableError) as exc:
+    except (git.GitError, ProjectError, SandboxUnavailableError, CommandTimeLimitError) as exc:
         outcome = DbtOutcome("failed", str(exc))
     result.update(
         outcome=outcome.outcome,
@@ -409,8 +412,8 @@ async def dbt_operation(
     `full_refresh`. It holds the workspace's lock for exactly as long as the command runs.
 
     The result summarises each node (status, timing, rows affected). Failing dbt tests end the run
-    Completed with the name CompletedWithWarnings; a failing model, a git error or a project that
-    cannot be read fail it.
+    Completed with the name CompletedWithWarnings; a failing model, a git error, a project that
+    cannot be read or a git or dbt process stopped at the org's time limit for a command fail it.
     """
     base: dict[str, Any] = {
         "command": command,
@@ -433,19 +436,21 @@ async def dbt_operation(
     if problem is not None or workspace is None:
         return await _finish({**base, "outcome": "failed", "message": problem})  # type: ignore[no-any-return]
     args = dbt_args(command, select, exclude, full_refresh)
+    limit = await org_time_limit(org, settings)
     await give_way_while_org_full(org, settings.lock_wait_timeout_s)
     async with (
         org_run_slot(org, settings.lock_wait_timeout_s),
         hold_lock(org, WORKSPACE_RESOURCE, LOCK_LEASE_S, settings.lock_wait_timeout_s, holder=_holder()),
     ):
-        result = await anyio.to_thread.run_sync(
-            _operate,
-            command,
-            args,
-            workspace,
-            warehouse,
-            workspace_folders(org, settings),
-            get_run_logger(),
-            settings,
-        )
+        with held_to(limit):
+            result = await anyio.to_thread.run_sync(
+                _operate,
+                command,
+                args,
+                workspace,
+                warehouse,
+                workspace_folders(org, settings),
+                get_run_logger(),
+                settings,
+            )
     return await _finish({**base, **result})  # type: ignore[no-any-return]

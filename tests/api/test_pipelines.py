@@ -278,6 +278,7 @@ def test_platform_admins_set_an_orgs_run_limit_and_where_its_runs_go(
         "work_pool": settings.work_pool,
         "work_queue": None,
         "retention_days": 90,
+        "command_time_limit_s": settings.command_time_limit_s,
     }
     changed = client.put(
         url,

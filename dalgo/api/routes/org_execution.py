@@ -1,4 +1,5 @@
-"""Platform admins set, per org, how many runs it may have going at once and where its runs go."""
+"""Platform admins set, per org, how many runs it may have going at once, where its runs go, how long
+they are kept, and how long one of its commands may run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dalgo.api.deps import PlatformAdmin, PrefectDep, SessionDep, SettingsDep
 from dalgo.api.pipeline_schemas import OrgExecutionPublic, OrgExecutionUpdate
 from dalgo.db.models import Org
 from dalgo.deployments import connections, fairness, pipelines
+from dalgo.flows import time_limit as time_limit_of
 from dalgo.settings import Settings
 
 router = APIRouter(prefix="/platform/orgs/{org}/execution", tags=["platform"])
@@ -27,12 +29,14 @@ def _org(session: SessionDep, slug: str) -> Org:
 async def _public(client: PrefectClient, settings: Settings, org: Org) -> OrgExecutionPublic:
     placement = fairness.placement_of(org, settings)
     limit = await fairness.org_run_limit(client, org.slug)
+    time_limit = await time_limit_of.read_org_time_limit(client, org.slug)
     return OrgExecutionPublic(
         org=org.slug,
         max_concurrent_runs=limit if limit is not None else settings.org_run_limit,
         work_pool=placement.work_pool,
         work_queue=placement.work_queue,
         retention_days=org.retention_days,
+        command_time_limit_s=time_limit or settings.command_time_limit_s,
     )
 
 
@@ -40,8 +44,8 @@ async def _public(client: PrefectClient, settings: Settings, org: Org) -> OrgExe
 async def read_execution(
     org: str, admin: PlatformAdmin, session: SessionDep, client: PrefectDep, settings: SettingsDep
 ) -> OrgExecutionPublic:
-    """How many runs the org may have going at once, the work pool and queue its runs go to, and how
-    long its runs are kept."""
+    """How many runs the org may have going at once, the work pool and queue its runs go to, how
+    long its runs are kept, and how long one of its commands may run."""
     return await _public(client, settings, _org(session, org))
 
 
@@ -54,11 +58,16 @@ async def update_execution(
     client: PrefectDep,
     settings: SettingsDep,
 ) -> OrgExecutionPublic:
-    """Change the org's run limit, or move its runs to another work pool or queue (its pipelines and
-    connections are moved at once; runs already scheduled keep the queue they were given)."""
+    """Change the org's run limit, how long its runs are kept or one of its commands may run (runs
+    already going keep the limit they started with), or move its runs to another work pool or queue
+    (its pipelines and connections are moved at once; runs already scheduled keep their queue)."""
     row = _org(session, org)
     if body.max_concurrent_runs is not None:
         await fairness.set_org_run_limit(client, row.slug, body.max_concurrent_runs)
+    if body.command_time_limit_s is not None:
+        await time_limit_of.set_org_time_limit(client, row.slug, body.command_time_limit_s)
+    elif "command_time_limit_s" in body.model_fields_set:
+        await time_limit_of.remove_org_time_limit(client, row.slug)
     if body.retention_days is not None:
         row.retention_days = body.retention_days
         session.add(row)

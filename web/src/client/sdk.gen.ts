@@ -789,8 +789,8 @@ export const listLocks = <ThrowOnError extends boolean = false>(options: Options
 /**
  * Read Execution
  *
- * How many runs the org may have going at once, the work pool and queue its runs go to, and how
- * long its runs are kept.
+ * How many runs the org may have going at once, the work pool and queue its runs go to, how
+ * long its runs are kept, and how long one of its commands may run.
  */
 export const readExecution = <ThrowOnError extends boolean = false>(options: Options<ReadExecutionData, ThrowOnError>) => (options.client ?? client).get<ReadExecutionResponses, ReadExecutionErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -801,8 +801,9 @@ export const readExecution = <ThrowOnError extends boolean = false>(options: Opt
 /**
  * Update Execution
  *
- * Change the org's run limit, or move its runs to another work pool or queue (its pipelines and
- * connections are moved at once; runs already scheduled keep the queue they were given).
+ * Change the org's run limit, how long its runs are kept or one of its commands may run (runs
+ * already going keep the limit they started with), or move its runs to another work pool or queue
+ * (its pipelines and connections are moved at once; runs already scheduled keep their queue).
  */
 export const updateExecution = <ThrowOnError extends boolean = false>(options: Options<UpdateExecutionData, ThrowOnError>) => (options.client ?? client).put<UpdateExecutionResponses, UpdateExecutionErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

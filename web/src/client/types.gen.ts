@@ -709,12 +709,19 @@ export type OrgExecutionPublic = {
      * Retention Days
      */
     retention_days: number;
+    /**
+     * Command Time Limit S
+     *
+     * How long, in seconds, one of the org's commands may run before it is stopped.
+     */
+    command_time_limit_s: number;
 };
 
 /**
  * OrgExecutionUpdate
  *
- * What platform admins set for an org; only the fields sent change (null resets pool or queue).
+ * What platform admins set for an org; only the fields sent change (null resets the pool, the
+ * queue or the time limit for a command to the platform's).
  */
 export type OrgExecutionUpdate = {
     /**
@@ -735,6 +742,12 @@ export type OrgExecutionUpdate = {
      * How long the org's runs and their logs are kept.
      */
     retention_days?: number | null;
+    /**
+     * Command Time Limit S
+     *
+     * How long, in seconds, one of the org's commands (a connector's spec, check, discover or sync, a dbt or git command) may run before it is stopped and its run fails.
+     */
+    command_time_limit_s?: number | null;
 };
 
 /**
