@@ -86,6 +86,15 @@ class Settings(BaseSettings):
             "(or for one of its org's run slots) before it fails naming the run that holds it."
         ),
     )
+    lock_lease_s: float = Field(
+        default=60.0,
+        ge=60,
+        description=(
+            "The lease a run holds a connection's or dbt workspace's lock with, renewed while it runs: "
+            "the lock of a run whose process died frees itself this long after its last renewal "
+            "(Prefect's least is 60 s)."
+        ),
+    )
     org_run_limit: int = Field(
         default=2, ge=1, description="How many runs an org may have going at once, unless set for the org."
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect.client.orchestration import PrefectClient
@@ -31,11 +31,15 @@ from dalgo.deployments.factory import (
 from dalgo.deployments.fairness import Placement, ensure_placement
 from dalgo.deployments.runs import api_state
 from dalgo.flows.ingest import connection_block_name, connection_lock
+from dalgo.flows.locks import is_held, read_limit
 from dalgo.naming import kind_tag, org_object_name, org_tag, triggered_by_tag
 from dalgo.settings import Settings
 
 CONNECTION_BLOCK_TYPE = "dalgo-connection"
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING, StateType.PAUSED]
+DEAD_SYNC_AFTER = timedelta(seconds=30)
+"""A sync run takes its connection's lock within seconds of starting (or shows that it waits for
+it): one running longer than this without it has died."""
 
 
 def connection_tag(connection_id: uuid.UUID | str) -> str:
@@ -190,11 +194,44 @@ class ConnectionBusyError(RuntimeError):
         self.holder = holder
 
 
+def _may_be_dead(run: FlowRun) -> bool:
+    """Whether the run is one that could have died holding nothing: running under its plain name
+    (not waiting for a slot or a lock) since longer than a sync takes to reach its lock."""
+    state = run.state
+    if state is None or state.type != StateType.RUNNING or state.name != "Running":
+        return False
+    return run.start_time is not None and run.start_time < datetime.now(UTC) - DEAD_SYNC_AFTER
+
+
+async def live_sync(client: PrefectClient, org: str, connection_id: uuid.UUID) -> FlowRun | None:
+    """The oldest unfinished sync run of the connection that is still under way, or None. A run
+    still shown running whose connection lock is free (its lease ran out) is one whose process
+    died: Prefect marks it crashed only once its heartbeats have been missed for long enough
+    (`DALGO_CRASH_AFTER_SILENCE_S`), and a new sync need not wait for that."""
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            tags=FlowRunFilterTags(all_=[org_tag(org), kind_tag("sync"), connection_tag(connection_id)]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE)),
+        ),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        limit=20,
+    )
+    locked: bool | None = None
+    for run in runs:
+        if not _may_be_dead(run):
+            return run
+        if locked is None:
+            locked = is_held(await read_limit(client, connection_lock(org, str(connection_id))))
+        if locked:
+            return run
+    return None
+
+
 async def start_sync(
     client: PrefectClient, org: str, connection_id: uuid.UUID, triggered_by: str | None
 ) -> uuid.UUID:
     """Start a sync run of the connection; ConnectionBusyError when one is under way."""
-    busy = (await active_syncs(client, org, [connection_id])).get(connection_tag(connection_id))
+    busy = await live_sync(client, org, connection_id)
     if busy is not None:
         raise ConnectionBusyError(busy)
     deployment = await find_org_deployment(client, org, f"sync-{_suffix(connection_id)}")

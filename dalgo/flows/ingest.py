@@ -31,8 +31,6 @@ from dalgo.naming import org_object_name
 from dalgo.sandbox import warn_if_off
 from dalgo.settings import get_settings
 
-LOCK_LEASE_S = 120.0
-
 
 def connection_block_name(org: str, connection_id: str) -> str:
     """The name of the block of one of the org's connections."""
@@ -225,7 +223,7 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
     limit = await org_time_limit(org)
     async with (
         org_run_slot(org, wait_s),
-        hold_lock(org, connection_resource(connection_id), LOCK_LEASE_S, wait_s),
+        hold_lock(org, connection_resource(connection_id), get_settings().lock_lease_s, wait_s),
     ):
         logger.info(
             "Syncing %s (%s) into the %s warehouse, schema %s, with the %s engine",

@@ -57,7 +57,6 @@ SELECTABLE: Final = ("run", "test", "seed", "build", "docs-generate")
 FULL_REFRESHABLE: Final = ("run", "seed", "build")
 NEEDS_WAREHOUSE: Final = ("run", "test", "seed", "build", "docs-generate")
 DOCS_FILE = "static_index.html"
-LOCK_LEASE_S = 120.0
 WORKSPACE_BLOCK_SUFFIX = "dbt-workspace"
 DEPS_RECORD = "deps-installed.json"
 """The file in the workspace's folder that says what the last successful `dbt deps` installed."""
@@ -440,7 +439,9 @@ async def dbt_operation(
     await give_way_while_org_full(org, settings.lock_wait_timeout_s)
     async with (
         org_run_slot(org, settings.lock_wait_timeout_s),
-        hold_lock(org, WORKSPACE_RESOURCE, LOCK_LEASE_S, settings.lock_wait_timeout_s, holder=_holder()),
+        hold_lock(
+            org, WORKSPACE_RESOURCE, settings.lock_lease_s, settings.lock_wait_timeout_s, holder=_holder()
+        ),
     ):
         with held_to(limit):
             result = await anyio.to_thread.run_sync(

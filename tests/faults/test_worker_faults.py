@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,9 +25,6 @@ from tests.flows.pipeline_support import Org, rows, until
 
 BEFORE = 1_000
 AFTER = 3_000
-LEASE_S = 15
-"""The connection lock's lease on these workers' runs: a lock whose run died frees itself this
-long after its last renewal (`DALGO_LOCK_LEASE_S`)."""
 FINGERPRINT = (
     "SELECT count(*), md5(coalesce(string_agg(id::text || '/' || email || '/' || updated_at::text, ','"
     " ORDER BY id), '')) FROM raw.users"
@@ -93,13 +89,8 @@ def killable(
 ) -> Iterator[tuple[Org, FaultWorker]]:
     """An org on a pool of its own, and that pool's worker (started)."""
     pool = f"{settings.work_pool}-kill"
-    org = placed_org(client, settings, platform_admin, make_org_with_roles, make_database, pool)
-    worker = FaultWorker(
-        settings,
-        pool,
-        tmp_path_factory.mktemp("kill-worker") / "worker.log",
-        extra_env={"DALGO_LOCK_LEASE_S": str(LEASE_S)},
-    )
+    org = placed_org(client, settings, platform_admin, make_org_with_roles, make_database, pool, None)
+    worker = FaultWorker(settings, pool, tmp_path_factory.mktemp("kill-worker") / "worker.log")
     worker.start()
     try:
         yield org, worker
@@ -112,8 +103,10 @@ def test_a_worker_killed_mid_write_leaves_the_previous_rows_and_the_next_sync_co
 ) -> None:
     """A sync is killed (its worker and every process under it, SIGKILL) in the middle of its final
     step: its merge into the final table has begun, in its transaction, and waits for a lock the
-    test holds. The final table keeps the previous sync's rows, every one as it was; the loading
-    table it left is gone after the next sync, which completes with the new rows."""
+    test holds. The final table keeps the previous sync's rows, every one as it was. Once the
+    killed run's lock lease has run out, a sync by hand is accepted although Prefect still shows
+    the dead run running (it is marked crashed only minutes later); it completes with the new
+    rows, and the loading table the killed sync left is gone."""
     org, worker = killable
     made = org.connection("source-faker", {"count": BEFORE, "seed": 3}, ["users"])
     connection_id = made["connection_id"]
@@ -141,7 +134,6 @@ def test_a_worker_killed_mid_write_leaves_the_previous_rows_and_the_next_sync_co
     assert len(left) == 1 and left[0].endswith("_users"), left
 
     worker.start()
-    killed_at = time.monotonic()
 
     def next_sync() -> str | None:
         response = org.client.post(org.url(f"connections/{connection_id}/sync"), headers=org.manager)
@@ -151,21 +143,14 @@ def test_a_worker_killed_mid_write_leaves_the_previous_rows_and_the_next_sync_co
         assert response.status_code == 202, response.text
         return str(response.json()["flow_run_id"])
 
-    run_id = until(next_sync, 120, "the killed sync kept its connection busy")
-    print("accepted after", time.monotonic() - killed_at)
+    run_id = until(next_sync, 90, "the killed sync kept its connection busy")
+    assert run_detail(org, killed_run)["state"] == "running"
     detail = org.wait(run_id)
-    print("completed after", time.monotonic() - killed_at)
     assert detail["state"] == "completed", detail
     count, digest = fingerprint(org.database_url)
     assert count == AFTER and digest != previous[1]
     assert rows(org.database_url, "SELECT count(DISTINCT id) FROM raw.users") == [(AFTER,)]
     assert not [name for name in tables(org.database_url, "raw") if name.startswith("_dalgo_loading_")]
-    crashed = until(
-        lambda: run_detail(org, killed_run)["state"] == "crashed" and run_detail(org, killed_run),
-        120,
-        "the killed sync was never marked crashed",
-    )
-    assert "heartbeat" in str(crashed["state_message"])
 
 
 def cron_at(moment: datetime) -> str:

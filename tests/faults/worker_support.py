@@ -124,9 +124,10 @@ def placed_org(
     make_org_with_roles: Callable[..., OrgWithRoles],
     make_database: Callable[[str], str],
     pool: str,
+    crash_after_s: float | None = CRASH_AFTER_S,
 ) -> Org:
     """An org with a Postgres warehouse whose runs go to `pool`, its silent runs marked crashed
-    after `CRASH_AFTER_S`."""
+    after `crash_after_s` (None: after the platform's `DALGO_CRASH_AFTER_SILENCE_S`)."""
     org = make_org(client, make_org_with_roles, make_database)
     placed = client.put(
         f"/api/v1/platform/orgs/{org.slug}/execution", json={"work_pool": pool}, headers=platform_admin
@@ -135,9 +136,10 @@ def placed_org(
 
     async def watch_for_crashes() -> None:
         async with prefect_client(settings) as prefect:
-            await ensure_crash_detection(prefect, settings, org=org.slug, within_s=CRASH_AFTER_S)
+            await ensure_crash_detection(prefect, settings, org=org.slug, within_s=crash_after_s)
 
-    asyncio.run(watch_for_crashes())
+    if crash_after_s is not None:
+        asyncio.run(watch_for_crashes())
     return org
 
 
