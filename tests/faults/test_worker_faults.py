@@ -89,7 +89,7 @@ def killable(
 ) -> Iterator[tuple[Org, FaultWorker]]:
     """An org on a pool of its own, and that pool's worker (started)."""
     pool = f"{settings.work_pool}-kill"
-    org = placed_org(client, settings, platform_admin, make_org_with_roles, make_database, pool, None)
+    org = placed_org(client, platform_admin, make_org_with_roles, make_database, pool)
     worker = FaultWorker(settings, pool, tmp_path_factory.mktemp("kill-worker") / "worker.log")
     worker.start()
     try:
@@ -169,7 +169,7 @@ def idle(
 ) -> Iterator[tuple[Org, FaultWorker]]:
     """An org on a pool of its own, three runs at once allowed, and that pool's worker (not started)."""
     pool = f"{settings.work_pool}-gone"
-    org = placed_org(client, settings, platform_admin, make_org_with_roles, make_database, pool)
+    org = placed_org(client, platform_admin, make_org_with_roles, make_database, pool)
     limit = client.put(
         f"/api/v1/platform/orgs/{org.slug}/execution", json={"max_concurrent_runs": 3}, headers=platform_admin
     )

@@ -4,7 +4,6 @@ again, and an org whose runs go to that pool, with a Postgres warehouse."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -12,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +19,24 @@ import httpx
 import psutil
 from fastapi.testclient import TestClient
 
-from dalgo.deployments.client import auth_headers, prefect_client
-from dalgo.deployments.crashes import ensure_crash_detection
+from dalgo.deployments.client import auth_headers
 from dalgo.settings import Settings
 from dalgo.stack.supervisor import WORKER_ENV, worker_limit
 from tests import prefect_env
 from tests.conftest import OrgWithRoles
 from tests.flows.pipeline_support import Org, make_org
 
-HEARTBEAT_S = 30
-"""How often the runs of these workers send a heartbeat (Prefect's least)."""
-CRASH_AFTER_S = 40.0
-"""How long the org's runs may be silent before Prefect marks them crashed, in these tests."""
 START_TIMEOUT_S = 120.0
 
 
 @dataclass
 class FaultWorker:
     """A Prefect process worker for one work pool, with the platform's settings in its
-    environment and `extra_env` on top."""
+    environment."""
 
     settings: Settings
     pool: str
     log: Path
-    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -54,12 +47,10 @@ class FaultWorker:
             "PREFECT_API_AUTH_STRING": prefect_env.AUTH_STRING,
             "PREFECT_HOME": str(self.settings.resolved_home / f"prefect-{self.pool}"),
             **WORKER_ENV,
-            "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_S),
             "DALGO_HOME": str(self.settings.resolved_home),
             "DALGO_DATABASE_URL": str(self.settings.database_url),
             "DALGO_WORK_POOL": self.pool,
             "DALGO_ALLOW_PRIVATE_NETWORKS": str(self.settings.allow_private_networks).lower(),
-            **self.extra_env,
         }
         name = f"{self.pool}-{int(time.time() * 1000)}"
         command = [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", self.pool]
@@ -119,27 +110,18 @@ class FaultWorker:
 
 def placed_org(
     client: TestClient,
-    settings: Settings,
     platform_admin: dict[str, str],
     make_org_with_roles: Callable[..., OrgWithRoles],
     make_database: Callable[[str], str],
     pool: str,
-    crash_after_s: float | None = CRASH_AFTER_S,
 ) -> Org:
-    """An org with a Postgres warehouse whose runs go to `pool`, its silent runs marked crashed
-    after `crash_after_s` (None: after the platform's `DALGO_CRASH_AFTER_SILENCE_S`)."""
+    """An org with a Postgres warehouse whose runs go to `pool`. Its silent runs are marked crashed
+    after the platform's `DALGO_CRASH_AFTER_SILENCE_S`, later than these tests look."""
     org = make_org(client, make_org_with_roles, make_database)
     placed = client.put(
         f"/api/v1/platform/orgs/{org.slug}/execution", json={"work_pool": pool}, headers=platform_admin
     )
     assert placed.status_code == 200 and placed.json()["work_pool"] == pool, placed.text
-
-    async def watch_for_crashes() -> None:
-        async with prefect_client(settings) as prefect:
-            await ensure_crash_detection(prefect, settings, org=org.slug, within_s=crash_after_s)
-
-    if crash_after_s is not None:
-        asyncio.run(watch_for_crashes())
     return org
 
 
