@@ -5,42 +5,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 from sqlalchemy import ColumnElement, and_, func, or_
 from sqlmodel import col, select
 
 from dalgo.api.audit import SIGN_IN_FAILED
 from dalgo.api.deps import OrgContext, PageParams, SessionDep, require
-from dalgo.api.schemas import Page
+from dalgo.api.schemas.audit_log import AuditEntryPublic
+from dalgo.api.schemas.common import Page
 from dalgo.api.services.accounts import normalize_email
 from dalgo.db.models import AuditEntry, Membership
 
 router = APIRouter(prefix="/orgs/{org}/audit-log", tags=["audit log"])
-
-
-class AuditEntryPublic(BaseModel):
-    """One entry: who (`actor_email`, null for someone without an account), did what (`action`, the
-    route's name such as `run_pipeline`, or `sign_in_failed`), to which object, when, and the
-    outcome (`status_code`). `details` holds at most the names of the fields a request set, the id
-    of a run it started, or why a sign-in failed."""
-
-    id: uuid.UUID
-    created_at: datetime
-    actor_id: uuid.UUID | None
-    actor_email: str | None
-    action: str
-    method: str | None
-    path: str | None
-    object_type: str | None
-    object_id: str | None
-    status_code: int
-    request_id: str | None
-    client_address: str | None
-    details: dict[str, Any]
 
 
 def _public(entry: AuditEntry) -> AuditEntryPublic:

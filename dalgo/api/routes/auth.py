@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from dalgo.api.audit import PASSWORD_RESET, SIGN_IN_FAILED, record_event
 from dalgo.api.deps import CurrentCaller, MailerDep, SessionDep, SettingsDep
 from dalgo.api.ratelimit import ClientAddress, SignInLimiterDep
-from dalgo.api.schemas import LoginRequest, PasswordResetConfirm, PasswordResetRequest, TokenPublic
+from dalgo.api.schemas.auth import LoginRequest, PasswordResetConfirm, PasswordResetRequest, TokenPublic
 from dalgo.api.security import digest
 from dalgo.api.services import accounts
 from dalgo.db.columns import utcnow

@@ -11,14 +11,8 @@ from prefect.client.orchestration import PrefectClient
 
 from dalgo.api.deps import OrgContext, PageParams, PrefectDep, SettingsDep, require
 from dalgo.api.ratelimit import manual_run
-from dalgo.api.schemas import (
-    ConnectionCreate,
-    ConnectionPublic,
-    ConnectionUpdate,
-    FlowRunStarted,
-    Page,
-    RunBrief,
-)
+from dalgo.api.schemas.common import FlowRunStarted, Page, RunBrief
+from dalgo.api.schemas.connections import ConnectionCreate, ConnectionPublic, ConnectionUpdate
 from dalgo.blocks.connection import ConnectionBlock
 from dalgo.db.models import Org
 from dalgo.deployments import connections, sources

@@ -13,10 +13,10 @@ from prefect.client.orchestration import PrefectClient
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
-from dalgo.api.dbt_schemas import DbtOperationCreate, DbtWorkspacePublic, DbtWorkspaceUpdate
 from dalgo.api.deps import OrgContext, PrefectDep, SettingsDep, require
 from dalgo.api.ratelimit import manual_run
-from dalgo.api.schemas import FlowRunStarted, RunBrief
+from dalgo.api.schemas.common import FlowRunStarted, RunBrief
+from dalgo.api.schemas.dbt import DbtOperationCreate, DbtWorkspacePublic, DbtWorkspaceUpdate
 from dalgo.blocks.dbt_workspace import (
     SCHEMA_PATTERN,
     DbtWorkspaceBlock,

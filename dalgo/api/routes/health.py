@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from dalgo.api.deps import SettingsDep, get_engine
-from dalgo.api.schemas import HealthPublic
+from dalgo.api.schemas.health import HealthPublic
 from dalgo.deployments.client import prefect_auth_string
 from dalgo.settings import Settings
 

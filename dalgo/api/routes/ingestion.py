@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, status
 
 from dalgo.api.deps import OrgContext, PrefectDep, require
-from dalgo.api.schemas import IngestionEnginePublic, IngestionEngineUpdate
+from dalgo.api.schemas.ingestion import IngestionEnginePublic, IngestionEngineUpdate
 from dalgo.deployments.ingestion import EngineChoiceError, EngineState, choose_engine, engine_state
 
 router = APIRouter(prefix="/orgs/{org}/ingestion-engine", tags=["sources"])

@@ -10,7 +10,13 @@ from sqlmodel import select
 
 from dalgo.api.deps import MailerDep, OrgContext, PageParams, SessionDep, SettingsDep, require
 from dalgo.api.ratelimit import ClientAddress, SignInLimiterDep
-from dalgo.api.schemas import InvitationAccept, InvitationAccepted, InvitationCreate, InvitationPublic, Page
+from dalgo.api.schemas.common import Page
+from dalgo.api.schemas.invitations import (
+    InvitationAccept,
+    InvitationAccepted,
+    InvitationCreate,
+    InvitationPublic,
+)
 from dalgo.api.security import digest
 from dalgo.api.services import invitations, orgs
 from dalgo.db.models import Invitation, User

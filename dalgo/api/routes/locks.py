@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter
 
 from dalgo.api.deps import OrgContext, PrefectDep, require
-from dalgo.api.pipeline_schemas import LockPublic
+from dalgo.api.schemas.locks import LockPublic
 from dalgo.deployments.locks import org_locks
 
 router = APIRouter(prefix="/orgs/{org}/locks", tags=["locks"])

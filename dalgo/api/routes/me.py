@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlmodel import col, select
 
 from dalgo.api.deps import CurrentUser, SessionDep, permissions_of
-from dalgo.api.schemas import MembershipPublic, MePublic
+from dalgo.api.schemas.me import MembershipPublic, MePublic
 from dalgo.db.models import Membership, Org
 
 router = APIRouter(tags=["me"])

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Response, status
 
 from dalgo.api.deps import OrgContext, PageParams, SessionDep, require
-from dalgo.api.schemas import MemberPublic, MemberUpdate, Page
+from dalgo.api.schemas.common import Page
+from dalgo.api.schemas.members import MemberPublic, MemberUpdate
 from dalgo.api.services import orgs
 
 router = APIRouter(prefix="/orgs/{org}/members", tags=["members"])

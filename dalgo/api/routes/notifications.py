@@ -11,8 +11,8 @@ from sqlmodel import col, select
 
 from dalgo.alerts.recipients import failure_mails_wanted
 from dalgo.api.deps import CurrentUser, PageParams, SessionDep
-from dalgo.api.notification_schemas import NotificationPublic, PreferencesPublic, PreferencesUpdate
-from dalgo.api.schemas import Page
+from dalgo.api.schemas.common import Page
+from dalgo.api.schemas.notifications import NotificationPublic, PreferencesPublic, PreferencesUpdate
 from dalgo.db.columns import utcnow
 from dalgo.db.models import Membership, Org, User
 from dalgo.db.notification_models import MAIL_SENT, PLATFORM_KINDS, Notification, UserPreference

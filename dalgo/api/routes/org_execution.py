@@ -8,7 +8,7 @@ from prefect.client.orchestration import PrefectClient
 from sqlmodel import select
 
 from dalgo.api.deps import PlatformAdmin, PrefectDep, SessionDep, SettingsDep
-from dalgo.api.pipeline_schemas import OrgExecutionPublic, OrgExecutionUpdate
+from dalgo.api.schemas.org_execution import OrgExecutionPublic, OrgExecutionUpdate
 from dalgo.db.models import Org
 from dalgo.deployments import connections, fairness, pipelines
 from dalgo.flows import time_limit as time_limit_of

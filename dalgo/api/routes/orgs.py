@@ -16,7 +16,8 @@ from dalgo.api.deps import (
     SettingsDep,
     require,
 )
-from dalgo.api.schemas import FlowRunStarted, OrgCreate, OrgPublic, OrgWithRolePublic
+from dalgo.api.schemas.common import FlowRunStarted
+from dalgo.api.schemas.orgs import OrgCreate, OrgPublic, OrgWithRolePublic
 from dalgo.api.services import orgs
 from dalgo.db.models import Membership, Org
 from dalgo.deployments.operations import DELETE_ORG, start_operation

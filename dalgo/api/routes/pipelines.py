@@ -11,9 +11,11 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 
 from dalgo.api.deps import OrgContext, PageParams, PrefectDep, SettingsDep, require
-from dalgo.api.pipeline_schemas import (
+from dalgo.api.ratelimit import manual_run
+from dalgo.api.schemas.common import FlowRunStarted, Page, RunBrief
+from dalgo.api.schemas.locks import LockPublic
+from dalgo.api.schemas.pipelines import (
     DbtStepBody,
-    LockPublic,
     PipelineCreate,
     PipelinePublic,
     PipelineRunConflict,
@@ -22,8 +24,6 @@ from dalgo.api.pipeline_schemas import (
     StepBody,
     SyncStepBody,
 )
-from dalgo.api.ratelimit import manual_run
-from dalgo.api.schemas import FlowRunStarted, Page, RunBrief
 from dalgo.deployments import connections, pipelines
 from dalgo.deployments.factory import DeploymentFactoryError, Schedule
 from dalgo.deployments.fairness import placement_of

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from sqlmodel import col, select
 
 from dalgo.api.deps import CurrentUser, SessionDep, permissions_of
-from dalgo.api.schemas import RolePublic
+from dalgo.api.schemas.roles import RolePublic
 from dalgo.db.models import Role
 
 router = APIRouter(tags=["roles"])

@@ -13,7 +13,8 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
 
 from dalgo.api.deps import MAX_OFFSET, OrgContext, PageParams, SettingsDep, require
-from dalgo.api.schemas import LogPage, LogPublic, Page, RunDetailPublic, RunPublic, StepPublic
+from dalgo.api.schemas.common import Page
+from dalgo.api.schemas.runs import LogPage, LogPublic, RunDetailPublic, RunPublic, StepPublic
 from dalgo.deployments import runs
 from dalgo.deployments.client import shared_prefect_client
 from dalgo.deployments.runs import RunState

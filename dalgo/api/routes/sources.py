@@ -11,14 +11,8 @@ from fastapi import APIRouter, HTTPException, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from dalgo.api.deps import OrgContext, PageParams, PrefectDep, SettingsDep, require
-from dalgo.api.schemas import (
-    FlowRunStarted,
-    Page,
-    SourceCreate,
-    SourceDefinitionPublic,
-    SourcePublic,
-    SourceUpdate,
-)
+from dalgo.api.schemas.common import FlowRunStarted, Page
+from dalgo.api.schemas.sources import SourceCreate, SourceDefinitionPublic, SourcePublic, SourceUpdate
 from dalgo.blocks.source import SourceBlock
 from dalgo.connectors.catalogue import UnknownConnectorError, catalogue, connector
 from dalgo.connectors.spec import connector_spec, mask_secrets, merge_secrets, split_secrets, validate_config

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from dalgo.api.deps import OrgContext, PrefectDep, SettingsDep, require
-from dalgo.api.schemas import FlowRunStarted
-from dalgo.api.warehouse_schemas import (
+from dalgo.api.schemas.common import FlowRunStarted
+from dalgo.api.schemas.warehouse import (
     BigQueryWarehouseCreate,
     DuckDBWarehouseCreate,
     PostgresWarehouseCreate,

@@ -1,4 +1,4 @@
-"""Request and response bodies of pipelines, locks and an org's run placement."""
+"""Bodies of an org's pipeline routes: their steps, schedule, state and a refused run."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from dalgo.api.schemas import RunBrief
+from dalgo.api.schemas.common import RunBrief
+from dalgo.api.schemas.locks import LockPublic
 
 Retries = Annotated[
     int | None, Field(default=None, ge=0, le=5, description="Null: syncs once more, dbt never.")
 ]
+
+
 RetryDelay = Annotated[
     float | None, Field(default=None, ge=0, le=3600, description="Null: the platform's delay for syncs.")
 ]
@@ -65,12 +68,6 @@ class PipelineUpdate(BaseModel):
     continue_on_sync_failure: bool | None = None
 
 
-class LockPublic(BaseModel):
-    resource: str
-    holder_run_id: uuid.UUID | None
-    since: datetime | None
-
-
 class PipelinePublic(BaseModel):
     id: uuid.UUID
     name: str
@@ -89,35 +86,3 @@ class PipelineRunConflict(BaseModel):
     detail: str
     holder_run_id: uuid.UUID | None
     resource: str | None
-
-
-class OrgExecutionUpdate(BaseModel):
-    """What platform admins set for an org; only the fields sent change (null resets the pool, the
-    queue or the time limit for a command to the platform's)."""
-
-    max_concurrent_runs: int | None = Field(default=None, ge=1, le=100)
-    work_pool: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    work_queue: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
-    retention_days: int | None = Field(
-        default=None, ge=1, le=3650, description="How long the org's runs and their logs are kept."
-    )
-    command_time_limit_s: int | None = Field(
-        default=None,
-        ge=10,
-        le=86400,
-        description=(
-            "How long, in seconds, one of the org's commands (a connector's spec, check, discover or "
-            "sync, a dbt or git command) may run before it is stopped and its run fails."
-        ),
-    )
-
-
-class OrgExecutionPublic(BaseModel):
-    org: str
-    max_concurrent_runs: int
-    work_pool: str
-    work_queue: str | None
-    retention_days: int
-    command_time_limit_s: int = Field(
-        description="How long, in seconds, one of the org's commands may run before it is stopped."
-    )

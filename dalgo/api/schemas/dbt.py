@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from dalgo.api.schemas import RunBrief
+from dalgo.api.schemas.common import RunBrief
 
 DbtCommand = Literal["git-pull", "deps", "clean", "run", "test", "seed", "build", "docs-generate"]
 
