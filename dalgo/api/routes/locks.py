@@ -19,4 +19,5 @@ async def list_locks(
 ) -> list[LockPublic]:
     """The org's resources that are locked now, each with the run holding it (null in the short
     time after a run died and before its lease ran out)."""
-    return [LockPublic(**vars(lock)) for lock in await org_locks(client, member.org.slug)]
+    locks = await org_locks(client, member.org.slug)
+    return [LockPublic.model_validate(lock, from_attributes=True) for lock in locks]

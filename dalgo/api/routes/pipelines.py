@@ -88,7 +88,7 @@ async def _public(pipeline: pipelines.Pipeline, last: FlowRun | None, lock: Lock
         paused=pipeline.paused,
         next_run=await pipelines.next_run(pipeline),
         last_run=RunBrief(**previous) if previous else None,
-        lock=LockPublic(**vars(lock)) if lock else None,
+        lock=LockPublic.model_validate(lock, from_attributes=True) if lock else None,
         created=pipeline.created,
         updated=pipeline.updated,
     )

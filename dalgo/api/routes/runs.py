@@ -74,7 +74,7 @@ async def read_run(
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=RUN_NOT_FOUND)
     return RunDetailPublic(
         **_public(runs.summarize(detail.run)).model_dump(),
-        steps=[StepPublic(**vars(step)) for step in detail.steps],
+        steps=[StepPublic.model_validate(step, from_attributes=True) for step in detail.steps],
         result=detail.result,
     )
 
@@ -93,7 +93,10 @@ async def read_run_logs(
     if page is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=RUN_NOT_FOUND)
     entries, next_offset = page
-    return LogPage(data=[LogPublic(**vars(entry)) for entry in entries], next_offset=next_offset)
+    return LogPage(
+        data=[LogPublic.model_validate(entry, from_attributes=True) for entry in entries],
+        next_offset=next_offset,
+    )
 
 
 @router.post("/{run_id}/cancel", status_code=status.HTTP_202_ACCEPTED)

@@ -3,12 +3,12 @@ list and preview its tables."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 from prefect.client.orchestration import PrefectClient
-from pydantic import SecretStr
+from pydantic import SecretStr, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from dalgo.api.deps import OrgContext, PrefectDep, SettingsDep, require
@@ -20,6 +20,7 @@ from dalgo.api.schemas.warehouse import (
     TablePreviewPublic,
     TablePublic,
     WarehouseCreate,
+    WarehousePublic,
 )
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.blocks.warehouses.base import MASK, CheckResult, UnknownTableError
@@ -34,6 +35,8 @@ router = APIRouter(prefix="/orgs/{org}/warehouse", tags=["warehouse"])
 NO_WAREHOUSE = "This organization has no warehouse yet: set one up with PUT .../warehouse."
 CHECK_TIMEOUT_S = 30.0
 
+_PUBLIC: TypeAdapter[WarehousePublic] = TypeAdapter(WarehousePublic)
+
 
 async def load_warehouse(client: PrefectClient, org: str) -> WarehouseBlock | None:
     """The org's saved warehouse block, or None."""
@@ -41,6 +44,11 @@ async def load_warehouse(client: PrefectClient, org: str) -> WarehouseBlock | No
         return await WarehouseBlock.aload(warehouse_block_name(org), client=client)
     except ValueError:
         return None
+
+
+def _public(warehouse: WarehouseBlock) -> WarehousePublic:
+    """The warehouse as the API shows it: its type's own fields, secrets masked."""
+    return _PUBLIC.validate_python(warehouse.masked())
 
 
 async def _require_warehouse(client: PrefectClient, org: str) -> WarehouseBlock:
@@ -124,13 +132,13 @@ async def _check(warehouse: WarehouseBlock) -> CheckResult:
         return CheckResult(ok=False, message=f"no answer within {CHECK_TIMEOUT_S:g} seconds")
 
 
-@router.put("", response_model=dict[str, Any])
+@router.put("", response_model=WarehousePublic)
 async def save_warehouse(
     body: Annotated[WarehouseCreate, Body()],
     member: Annotated[OrgContext, require("can_edit_warehouse")],
     client: PrefectDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> WarehousePublic:
     """Check the connection, then save the warehouse (secrets are kept in an encrypted Prefect block)."""
     problem = await _outbound_problem(body, settings)
     if problem is not None:
@@ -144,15 +152,15 @@ async def save_warehouse(
             detail=f"The warehouse did not accept the connection: {checked.message}",
         )
     await warehouse.asave(warehouse_block_name(member.org.slug), overwrite=True, client=client)
-    return warehouse.masked()
+    return _public(warehouse)
 
 
-@router.get("", response_model=dict[str, Any])
+@router.get("", response_model=WarehousePublic)
 async def read_warehouse(
     member: Annotated[OrgContext, require("can_view_warehouse")], client: PrefectDep
-) -> dict[str, Any]:
+) -> WarehousePublic:
     """The warehouse settings, secrets masked."""
-    return (await _require_warehouse(client, member.org.slug)).masked()
+    return _public(await _require_warehouse(client, member.org.slug))
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)

@@ -78,3 +78,42 @@ class TablePublic(BaseModel):
 class TablePreviewPublic(BaseModel):
     columns: list[str]
     rows: list[list[Any]]
+
+
+class PostgresWarehousePublic(BaseModel):
+    """A saved Postgres warehouse; the password is masked."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: Literal["postgres"]
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str | None = Field(description="`********` when a password is saved, else null.")
+    schema_name: str = Field(alias="schema")
+
+
+class BigQueryWarehousePublic(BaseModel):
+    """A saved BigQuery warehouse; the service-account key is masked."""
+
+    type: Literal["bigquery"]
+    project: str
+    dataset: str
+    location: str
+    credentials_json: str = Field(description="Always `********`: the key is never shown.")
+
+
+class DuckDBWarehousePublic(BaseModel):
+    """The saved DuckDB warehouse: the file's absolute path on the platform's machine."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: Literal["duckdb"]
+    path: str
+    schema_name: str = Field(alias="schema")
+
+
+WarehousePublic = Annotated[
+    PostgresWarehousePublic | BigQueryWarehousePublic | DuckDBWarehousePublic, Field(discriminator="type")
+]

@@ -98,6 +98,36 @@ export type BigQueryWarehouseCreate = {
 };
 
 /**
+ * BigQueryWarehousePublic
+ *
+ * A saved BigQuery warehouse; the service-account key is masked.
+ */
+export type BigQueryWarehousePublic = {
+    /**
+     * Type
+     */
+    type: 'bigquery';
+    /**
+     * Project
+     */
+    project: string;
+    /**
+     * Dataset
+     */
+    dataset: string;
+    /**
+     * Location
+     */
+    location: string;
+    /**
+     * Credentials Json
+     *
+     * Always `********`: the key is never shown.
+     */
+    credentials_json: string;
+};
+
+/**
  * ConnectionCreate
  */
 export type ConnectionCreate = {
@@ -327,6 +357,26 @@ export type DuckDbWarehouseCreate = {
      * Schema
      */
     schema?: string;
+};
+
+/**
+ * DuckDBWarehousePublic
+ *
+ * The saved DuckDB warehouse: the file's absolute path on the platform's machine.
+ */
+export type DuckDbWarehousePublic = {
+    /**
+     * Type
+     */
+    type: 'duckdb';
+    /**
+     * Path
+     */
+    path: string;
+    /**
+     * Schema
+     */
+    schema: string;
 };
 
 /**
@@ -1074,6 +1124,44 @@ export type PostgresWarehouseCreate = {
      * Schema
      */
     schema?: string;
+};
+
+/**
+ * PostgresWarehousePublic
+ *
+ * A saved Postgres warehouse; the password is masked.
+ */
+export type PostgresWarehousePublic = {
+    /**
+     * Type
+     */
+    type: 'postgres';
+    /**
+     * Host
+     */
+    host: string;
+    /**
+     * Port
+     */
+    port: number;
+    /**
+     * Database
+     */
+    database: string;
+    /**
+     * User
+     */
+    user: string;
+    /**
+     * Password
+     *
+     * `********` when a password is saved, else null.
+     */
+    password: string | null;
+    /**
+     * Schema
+     */
+    schema: string;
 };
 
 /**
@@ -2192,9 +2280,13 @@ export type ReadWarehouseResponses = {
      *
      * Successful Response
      */
-    200: {
-        [key: string]: unknown;
-    };
+    200: ({
+        type: 'postgres';
+    } & PostgresWarehousePublic) | ({
+        type: 'bigquery';
+    } & BigQueryWarehousePublic) | ({
+        type: 'duckdb';
+    } & DuckDbWarehousePublic);
 };
 
 export type ReadWarehouseResponse = ReadWarehouseResponses[keyof ReadWarehouseResponses];
@@ -2231,9 +2323,13 @@ export type SaveWarehouseResponses = {
      *
      * Successful Response
      */
-    200: {
-        [key: string]: unknown;
-    };
+    200: ({
+        type: 'postgres';
+    } & PostgresWarehousePublic) | ({
+        type: 'bigquery';
+    } & BigQueryWarehousePublic) | ({
+        type: 'duckdb';
+    } & DuckDbWarehousePublic);
 };
 
 export type SaveWarehouseResponse = SaveWarehouseResponses[keyof SaveWarehouseResponses];
