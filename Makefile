@@ -51,8 +51,12 @@ format: install
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own Prefect server, worker
+# and databases; TEST_WORKERS=0 runs it in one.
+TEST_WORKERS ?= 2
+
 test: lint chromium web
-	$(UV) run pytest
+	$(UV) run pytest -n $(TEST_WORKERS)
 
 demo: install web
 	$(UV) run dalgo demo $(ARGS)
