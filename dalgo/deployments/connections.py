@@ -29,25 +29,29 @@ from dalgo.deployments.factory import (
     find_org_deployment,
 )
 from dalgo.deployments.fairness import Placement, ensure_placement
-from dalgo.deployments.runs import api_state
-from dalgo.flows.ingest import connection_block_name, connection_lock
 from dalgo.flows.locks import is_held, read_limit
-from dalgo.naming import kind_tag, org_object_name, org_tag, triggered_by_tag
+from dalgo.naming import (
+    CONNECTION_BLOCK_TYPE,
+    SYNC_FLOW_NAME,
+    connection_block_name,
+    connection_block_prefix,
+    connection_block_suffix,
+    connection_lock,
+    kind_tag,
+    org_tag,
+    sync_deployment_suffix,
+    sync_run_name,
+    triggered_by_tag,
+)
+from dalgo.naming import connection_tag as connection_tag
+from dalgo.prefect_objects import count_block_documents, filter_block_documents
+from dalgo.run_states import api_state
 from dalgo.settings import Settings
 
-CONNECTION_BLOCK_TYPE = "dalgo-connection"
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING, StateType.PAUSED]
 DEAD_SYNC_AFTER = timedelta(seconds=30)
 """A sync run takes its connection's lock within seconds of starting (or shows that it waits for
 it): one running longer than this without it has died."""
-
-
-def connection_tag(connection_id: uuid.UUID | str) -> str:
-    return f"connection:{connection_id}"
-
-
-def _suffix(connection_id: uuid.UUID) -> str:
-    return connection_id.hex
 
 
 def _spec(
@@ -56,13 +60,13 @@ def _spec(
     return OrgDeploymentSpec(
         org=org,
         kind="sync",
-        name=f"sync-{_suffix(connection_id)}",
-        flow_name="sync-connection",
+        name=sync_deployment_suffix(connection_id),
+        flow_name=SYNC_FLOW_NAME,
         entrypoint="dalgo.flows.ingest.sync_connection",
         parameters={"org": org, "connection_id": str(connection_id)},
         description=f"Sync {block.title}",
         extra_tags=(connection_tag(connection_id),),
-        blocks={f"connection-{_suffix(connection_id)}": block},
+        blocks={connection_block_suffix(connection_id): block},
         work_pool=placement.work_pool if placement else None,
         work_queue=placement.work_queue if placement else None,
     )
@@ -89,7 +93,7 @@ async def apply_connection(
         pass
     except Exception:
         await delete_org_deployment(
-            client, org, f"sync-{_suffix(connection_id)}", (f"connection-{_suffix(connection_id)}",)
+            client, org, sync_deployment_suffix(connection_id), (connection_block_suffix(connection_id),)
         )
         raise
 
@@ -97,7 +101,7 @@ async def apply_connection(
 async def delete_connection(client: PrefectClient, org: str, connection_id: uuid.UUID) -> bool:
     """Remove the connection's deployment, block and lock; False when there was none."""
     deleted = await delete_org_deployment(
-        client, org, f"sync-{_suffix(connection_id)}", (f"connection-{_suffix(connection_id)}",)
+        client, org, sync_deployment_suffix(connection_id), (connection_block_suffix(connection_id),)
     )
     with contextlib.suppress(ObjectNotFound):
         await client.delete_global_concurrency_limit_by_name(connection_lock(org, str(connection_id)))
@@ -127,27 +131,17 @@ async def list_connections(
 ) -> tuple[list[ConnectionSummary], int]:
     """The org's connections (one query for the page, one for the count)."""
     await ConnectionBlock.aregister_type_and_schema(client=client)
-    prefix = f"{org_object_name(org, 'connection')}-"
-    query = {
-        "block_documents": {"name": {"like_": f"{prefix}%"}},
-        "block_types": {"slug": {"any_": [CONNECTION_BLOCK_TYPE]}},
-    }
-    response = await client.request(
-        "POST",
-        "/block_documents/filter",
-        json={**query, "include_secrets": False, "limit": limit, "offset": offset},
-    )
-    response.raise_for_status()
-    count = await client.request("POST", "/block_documents/count", json=query)
-    count.raise_for_status()
+    prefix = connection_block_prefix(org)
+    documents = await filter_block_documents(client, f"{prefix}%", CONNECTION_BLOCK_TYPE, limit, offset)
+    count = await count_block_documents(client, f"{prefix}%", CONNECTION_BLOCK_TYPE)
     found = [
         ConnectionSummary(
             uuid.UUID(d["name"].removeprefix(prefix)), ConnectionBlock.model_validate(d["data"])
         )
-        for d in response.json()
+        for d in documents
         if d["name"].startswith(prefix)
     ]
-    return found, int(count.json())
+    return found, count
 
 
 async def active_syncs(
@@ -234,14 +228,14 @@ async def start_sync(
     busy = await live_sync(client, org, connection_id)
     if busy is not None:
         raise ConnectionBusyError(busy)
-    deployment = await find_org_deployment(client, org, f"sync-{_suffix(connection_id)}")
+    deployment = await find_org_deployment(client, org, sync_deployment_suffix(connection_id))
     if deployment is None:
         raise LookupError(f"the sync deployment of connection {connection_id} is missing")
     tags = [triggered_by_tag(triggered_by)] if triggered_by else []
     run = await client.create_flow_run_from_deployment(
         deployment.id,
         tags=tags,
-        name=org_object_name(org, "sync", _suffix(connection_id)[:8], uuid.uuid4().hex[:6]),
+        name=sync_run_name(org, connection_id, uuid.uuid4().hex[:6]),
     )
     return run.id
 

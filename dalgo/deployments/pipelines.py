@@ -41,12 +41,20 @@ from dalgo.deployments.factory import (
 )
 from dalgo.deployments.fairness import Placement, ensure_org_run_limit, ensure_placement
 from dalgo.deployments.locks import Lock, locks_of
-from dalgo.flows.locks import WORKSPACE_RESOURCE
 from dalgo.flows.pipeline import Step, parse_step, step_parameters, step_resources
-from dalgo.naming import kind_tag, org_object_name, org_tag, triggered_by_tag
+from dalgo.naming import (
+    PIPELINE_FLOW_NAME,
+    WORKSPACE_RESOURCE,
+    kind_tag,
+    org_tag,
+    pipeline_deployment_suffix,
+    pipeline_run_name,
+    pipeline_tag,
+    triggered_by_tag,
+)
+from dalgo.prefect_objects import count_deployments
 from dalgo.settings import Settings
 
-FLOW_NAME = "pipeline"
 ENTRYPOINT = "dalgo.flows.pipeline.run_pipeline"
 PAGE = 200
 DEFAULT_QUEUE = "default"
@@ -54,15 +62,6 @@ _LAST_RUN_PASSES = 3
 UNDER_WAY = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING]
 """A run in one of these states that was due to start already is under way (a manual run is
 Scheduled until a worker takes it; runs the schedule made for later are not under way)."""
-
-
-def pipeline_tag(pipeline_id: uuid.UUID | str) -> str:
-    return f"pipeline:{pipeline_id}"
-
-
-def deployment_name(pipeline_id: uuid.UUID) -> str:
-    """The deployment's name without the slug (the factory prefixes it)."""
-    return f"pipeline-{pipeline_id.hex}"
 
 
 def check_schedule(cron: str, timezone: str) -> str | None:
@@ -160,8 +159,8 @@ async def apply_pipeline(
     spec = OrgDeploymentSpec(
         org=org,
         kind="pipeline",
-        name=deployment_name(pipeline_id),
-        flow_name=FLOW_NAME,
+        name=pipeline_deployment_suffix(pipeline_id),
+        flow_name=PIPELINE_FLOW_NAME,
         entrypoint=ENTRYPOINT,
         parameters=flow_parameters(org, pipeline_id, definition),
         schedule=definition.schedule,
@@ -212,11 +211,7 @@ async def list_pipelines(
     deployments = await client.read_deployments(
         deployment_filter=_org_pipelines(org), sort=DeploymentSort.CREATED_DESC, limit=limit, offset=offset
     )
-    count = await client.request(
-        "POST", "/deployments/count", json={"deployments": _org_pipelines(org).model_dump(mode="json")}
-    )
-    count.raise_for_status()
-    return [pipeline_of(d) for d in deployments], int(count.json())
+    return [pipeline_of(d) for d in deployments], await count_deployments(client, _org_pipelines(org))
 
 
 async def pipelines_using(client: PrefectClient, org: str, resource: str) -> list[Pipeline]:
@@ -280,7 +275,7 @@ async def set_paused(client: PrefectClient, pipeline: Pipeline, paused: bool) ->
 
 async def delete_pipeline(client: PrefectClient, org: str, pipeline_id: uuid.UUID) -> bool:
     """Remove the pipeline's deployment (its past runs stay in the history)."""
-    return await delete_org_deployment(client, org, deployment_name(pipeline_id))
+    return await delete_org_deployment(client, org, pipeline_deployment_suffix(pipeline_id))
 
 
 def describe_resource(resource: str) -> str:
@@ -330,6 +325,6 @@ async def start_pipeline_run(
     run = await client.create_flow_run_from_deployment(
         pipeline.deployment_id,
         tags=[triggered_by_tag(triggered_by)] if triggered_by else [],
-        name=org_object_name(org, "pipeline", pipeline.id.hex[:8], uuid.uuid4().hex[:6]),
+        name=pipeline_run_name(org, pipeline.id, uuid.uuid4().hex[:6]),
     )
     return run.id

@@ -10,10 +10,8 @@ from prefect.client.orchestration import PrefectClient
 from prefect.exceptions import ObjectNotFound
 
 from dalgo.blocks.source import SourceBlock
-from dalgo.flows.sources import source_block_name
-from dalgo.naming import org_object_name
-
-SOURCE_BLOCK_TYPE = "dalgo-source"
+from dalgo.naming import SOURCE_BLOCK_TYPE, source_block_name, source_block_prefix
+from dalgo.prefect_objects import count_block_documents, filter_block_documents
 
 
 @dataclass(frozen=True)
@@ -26,27 +24,14 @@ class SourceSummary:
     config: dict[str, Any]
 
 
-def _filter(org: str) -> dict[str, Any]:
-    return {
-        "block_documents": {"name": {"like_": f"{org_object_name(org, 'source')}-%"}},
-        "block_types": {"slug": {"any_": [SOURCE_BLOCK_TYPE]}},
-    }
-
-
 async def list_sources(
     client: PrefectClient, org: str, limit: int, offset: int
 ) -> tuple[list[SourceSummary], int]:
     """The org's sources by name of their block, and how many there are."""
     await SourceBlock.aregister_type_and_schema(client=client)
-    response = await client.request(
-        "POST",
-        "/block_documents/filter",
-        json={**_filter(org), "include_secrets": False, "limit": limit, "offset": offset},
-    )
-    response.raise_for_status()
-    count = await client.request("POST", "/block_documents/count", json=_filter(org))
-    count.raise_for_status()
-    prefix = f"{org_object_name(org, 'source')}-"
+    prefix = source_block_prefix(org)
+    documents = await filter_block_documents(client, f"{prefix}%", SOURCE_BLOCK_TYPE, limit, offset)
+    count = await count_block_documents(client, f"{prefix}%", SOURCE_BLOCK_TYPE)
     summaries = [
         SourceSummary(
             id=uuid.UUID(document["name"].removeprefix(prefix)),
@@ -54,10 +39,10 @@ async def list_sources(
             definition=document["data"].get("definition", ""),
             config=document["data"].get("config", {}),
         )
-        for document in response.json()
+        for document in documents
         if document["name"].startswith(prefix)
     ]
-    return summaries, int(count.json())
+    return summaries, count
 
 
 async def load_source(client: PrefectClient, org: str, source_id: uuid.UUID) -> SourceBlock | None:

@@ -10,7 +10,8 @@ from sqlmodel import select
 from dalgo.api.deps import PlatformAdmin, PrefectDep, SessionDep, SettingsDep
 from dalgo.api.schemas.org_execution import OrgExecutionPublic, OrgExecutionUpdate
 from dalgo.db.models import Org
-from dalgo.deployments import connections, fairness, pipelines
+from dalgo.deployments import fairness
+from dalgo.deployments.placement import reapply_org_deployments
 from dalgo.flows import time_limit as time_limit_of
 from dalgo.settings import Settings
 
@@ -77,27 +78,7 @@ async def update_execution(
     if fields:
         for name in fields:
             setattr(row, name, getattr(body, name))
-        placement = fairness.placement_of(row, settings)
-        offset = 0
-        while True:
-            found, total = await pipelines.list_pipelines(client, row.slug, pipelines.PAGE, offset)
-            for pipeline in found:
-                await pipelines.apply_pipeline(
-                    client, settings, row.slug, pipeline.id, pipeline.definition, placement, pipeline.paused
-                )
-            offset += len(found)
-            if not found or offset >= total:
-                break
-        offset = 0
-        while True:
-            synced, total = await connections.list_connections(client, row.slug, pipelines.PAGE, offset)
-            for connection in synced:
-                await connections.apply_connection(
-                    client, settings, row.slug, connection.id, connection.block, placement
-                )
-            offset += len(synced)
-            if not synced or offset >= total:
-                break
+        await reapply_org_deployments(client, settings, row.slug, fairness.placement_of(row, settings))
         session.add(row)
         session.commit()
         session.refresh(row)

@@ -25,8 +25,9 @@ from dalgo.api.schemas.warehouse import (
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.blocks.warehouses.base import MASK, CheckResult, UnknownTableError
 from dalgo.blocks.warehouses.duckdb import UnsafeDuckDBPathError, place_in_folder
+from dalgo.deployments import warehouse as warehouses
 from dalgo.deployments.operations import CHECK_WAREHOUSE, start_operation
-from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
+from dalgo.flows.warehouse import outbound_warehouse_problem
 from dalgo.netguard import moved_secret_message, outbound_problem
 from dalgo.settings import Settings
 
@@ -38,21 +39,13 @@ CHECK_TIMEOUT_S = 30.0
 _PUBLIC: TypeAdapter[WarehousePublic] = TypeAdapter(WarehousePublic)
 
 
-async def load_warehouse(client: PrefectClient, org: str) -> WarehouseBlock | None:
-    """The org's saved warehouse block, or None."""
-    try:
-        return await WarehouseBlock.aload(warehouse_block_name(org), client=client)
-    except ValueError:
-        return None
-
-
 def _public(warehouse: WarehouseBlock) -> WarehousePublic:
     """The warehouse as the API shows it: its type's own fields, secrets masked."""
     return _PUBLIC.validate_python(warehouse.masked())
 
 
 async def _require_warehouse(client: PrefectClient, org: str) -> WarehouseBlock:
-    warehouse = await load_warehouse(client, org)
+    warehouse = await warehouses.load_warehouse(client, org)
     if warehouse is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=NO_WAREHOUSE)
     return warehouse
@@ -143,7 +136,7 @@ async def save_warehouse(
     problem = await _outbound_problem(body, settings)
     if problem is not None:
         raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
-    existing = await load_warehouse(client, member.org.slug)
+    existing = await warehouses.load_warehouse(client, member.org.slug)
     warehouse = _block_from(body, existing, settings, member.org.slug)
     checked = await _check(warehouse)
     if not checked.ok:
@@ -151,7 +144,7 @@ async def save_warehouse(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             detail=f"The warehouse did not accept the connection: {checked.message}",
         )
-    await warehouse.asave(warehouse_block_name(member.org.slug), overwrite=True, client=client)
+    await warehouses.save_warehouse(client, member.org.slug, warehouse)
     return _public(warehouse)
 
 
@@ -169,7 +162,7 @@ async def delete_warehouse(
 ) -> Response:
     """Forget the warehouse (its data stays where it is)."""
     await _require_warehouse(client, member.org.slug)
-    await WarehouseBlock.adelete(warehouse_block_name(member.org.slug), client=client)
+    await warehouses.delete_warehouse(client, member.org.slug)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
