@@ -23,8 +23,8 @@ from bench.client import FINISHED, ApiClient, BenchError, when
 from bench.context import Context, MemorySampler, megabytes
 from bench.report import Result, median, say
 from bench.stack import RunningStack, running_stack
-from dalgo.deployments.runs import api_state
 from dalgo.naming import kind_tag
+from dalgo.run_states import api_state
 
 FAKER_ROWS = 20
 POOL_LIMIT_IF_NONE = 8

@@ -7,12 +7,14 @@ from typing import ClassVar
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from dalgo.naming import CONNECTION_BLOCK_TYPE
+
 
 class ConnectionBlock(Block):
     """A connection of one org: a source's streams synced into a schema of the org's warehouse."""
 
     _block_type_name: ClassVar[str] = "Dalgo Connection"
-    _block_type_slug: ClassVar[str] = "dalgo-connection"
+    _block_type_slug: ClassVar[str] = CONNECTION_BLOCK_TYPE
     _description: ClassVar[str] = (
         "A connection of a Dalgo organization (source streams into a warehouse schema)."
     )

@@ -12,6 +12,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from dalgo.blocks.warehouses.base import MASK
+from dalgo.naming import DBT_WORKSPACE_BLOCK_TYPE
 
 SCHEMA_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 GIT_SCHEMES = ("https", "file")
@@ -77,7 +78,7 @@ class DbtWorkspaceBlock(Block):
     """One org's dbt workspace: a dbt project in a git repository, built into one warehouse schema."""
 
     _block_type_name: ClassVar[str | None] = "Dalgo dbt Workspace"
-    _block_type_slug: ClassVar[str | None] = "dalgo-dbt-workspace"
+    _block_type_slug: ClassVar[str | None] = DBT_WORKSPACE_BLOCK_TYPE
     _description: ClassVar[str | None] = (
         "An organization's dbt workspace: the git repository of its dbt project (https, or file:// "
         "for a repository on the worker), the token to read it, the branch, the project's folder "

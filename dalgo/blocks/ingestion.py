@@ -13,22 +13,16 @@ from typing import ClassVar, Literal
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
-from dalgo.naming import org_object_name
+from dalgo.naming import AIRBYTE_SERVER_BLOCK_TYPE, INGESTION_ENGINE_BLOCK_TYPE
 
 EngineName = Literal["embedded", "airbyte-server"]
-AIRBYTE_SERVER_BLOCK_NAME = "dalgo-platform-airbyte-server"
-
-
-def ingestion_engine_block_name(org: str) -> str:
-    """The name of the block holding the org's choice of engine."""
-    return org_object_name(org, "ingestion-engine")
 
 
 class IngestionEngineBlock(Block):
     """The ingestion engine of one org and, for an Airbyte server, the org's objects there."""
 
     _block_type_name: ClassVar[str] = "Dalgo Ingestion Engine"
-    _block_type_slug: ClassVar[str] = "dalgo-ingestion-engine"
+    _block_type_slug: ClassVar[str] = INGESTION_ENGINE_BLOCK_TYPE
     _description: ClassVar[str] = "How a Dalgo organization's connections are synced."
 
     engine: EngineName = Field(default="embedded", description="embedded, or airbyte-server.")
@@ -45,7 +39,7 @@ class AirbyteServerBlock(Block):
     """The platform's Airbyte server (OSS, Enterprise or Cloud) and how to authenticate to it."""
 
     _block_type_name: ClassVar[str] = "Dalgo Airbyte Server"
-    _block_type_slug: ClassVar[str] = "dalgo-airbyte-server"
+    _block_type_slug: ClassVar[str] = AIRBYTE_SERVER_BLOCK_TYPE
     _description: ClassVar[str] = "The Airbyte server Dalgo organizations may sync through."
 
     api_url: str = Field(description="The public API root, e.g. http://airbyte:8000/api/public/v1.")

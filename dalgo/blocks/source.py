@@ -8,6 +8,8 @@ from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import Field
 
+from dalgo.naming import SOURCE_BLOCK_TYPE
+
 
 class SourceBlock(Block):
     """A source of one org: an Airbyte connector and its configuration.
@@ -17,7 +19,7 @@ class SourceBlock(Block):
     """
 
     _block_type_name: ClassVar[str] = "Dalgo Source"
-    _block_type_slug: ClassVar[str] = "dalgo-source"
+    _block_type_slug: ClassVar[str] = SOURCE_BLOCK_TYPE
     _description: ClassVar[str] = "A data source of a Dalgo organization (connector and configuration)."
 
     title: str = Field(description="The source's name as the org calls it.")

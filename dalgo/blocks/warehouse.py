@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from dalgo.blocks.warehouses import backend_class
 from dalgo.blocks.warehouses.base import DBT_THREADS, MASK, CheckResult, Preview, TableRef, WarehouseBackend
+from dalgo.naming import WAREHOUSE_BLOCK_TYPE
 
 WarehouseType = Literal["postgres", "bigquery", "duckdb"]
 
@@ -22,7 +23,7 @@ class WarehouseBlock(Block):
     """One org's warehouse: PostgreSQL, BigQuery or DuckDB. Only the fields of its `type` are used."""
 
     _block_type_name: ClassVar[str | None] = "Dalgo Warehouse"
-    _block_type_slug: ClassVar[str | None] = "dalgo-warehouse"
+    _block_type_slug: ClassVar[str | None] = WAREHOUSE_BLOCK_TYPE
     _description: ClassVar[str | None] = (
         "An organization's data warehouse (PostgreSQL, BigQuery or DuckDB): where syncs write, "
         "where dbt transforms run and what the platform previews."

@@ -27,12 +27,10 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.deployments.operations import DBT_OPERATION, GIT_PULL, start_operation
-from dalgo.flows.transform import dbt_workspace_lock, workspace_block_name, workspace_folders
-from dalgo.naming import org_tag
+from dalgo.flows.transform import workspace_folders
+from dalgo.naming import WORKSPACE_RESOURCE, dbt_workspace_lock, org_tag, workspace_block_name
 from dalgo.settings import Settings
 
-DBT_WORKSPACE_TAG = "dbt-workspace"
-"""The tag of every run that drives the org's dbt workspace."""
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING, StateType.PAUSED]
 
 
@@ -93,7 +91,7 @@ async def active_operation(client: PrefectClient, org: str) -> FlowRun | None:
     """The oldest unfinished run that drives the org's dbt workspace, or None (one query)."""
     runs = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(
-            tags=FlowRunFilterTags(all_=[org_tag(org), DBT_WORKSPACE_TAG]),
+            tags=FlowRunFilterTags(all_=[org_tag(org), WORKSPACE_RESOURCE]),
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ACTIVE)),
         ),
         sort=FlowRunSort.EXPECTED_START_TIME_ASC,
@@ -125,5 +123,5 @@ async def start_dbt_operation(
         "full_refresh": full_refresh,
     }
     return await start_operation(
-        client, settings, operation, org, parameters, triggered_by, extra_tags=(DBT_WORKSPACE_TAG,)
+        client, settings, operation, org, parameters, triggered_by, extra_tags=(WORKSPACE_RESOURCE,)
     )

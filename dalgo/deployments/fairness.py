@@ -23,7 +23,8 @@ from sqlmodel import Session, select
 from dalgo.db.engine import make_engine
 from dalgo.db.models import Org
 from dalgo.deployments.operations import ensure_work_pool
-from dalgo.flows.locks import org_limit_name, read_limit
+from dalgo.flows.locks import read_limit
+from dalgo.naming import org_limit_name
 from dalgo.settings import Settings
 
 

@@ -11,15 +11,8 @@ from dataclasses import dataclass
 
 from prefect.client.orchestration import PrefectClient
 
-from dalgo.blocks.ingestion import (
-    AIRBYTE_SERVER_BLOCK_NAME,
-    AirbyteServerBlock,
-    EngineName,
-    IngestionEngineBlock,
-    ingestion_engine_block_name,
-)
+from dalgo.blocks.ingestion import AirbyteServerBlock, EngineName, IngestionEngineBlock
 from dalgo.blocks.warehouse import WarehouseBlock
-from dalgo.flows.warehouse import warehouse_block_name
 from dalgo.ingestion.airbyte_server import AirbyteServerError
 from dalgo.ingestion.workspace import (
     load_engine_block,
@@ -28,6 +21,7 @@ from dalgo.ingestion.workspace import (
     remove_source_from_server,
     remove_workspace,
 )
+from dalgo.naming import AIRBYTE_SERVER_BLOCK_NAME, ingestion_engine_block_name, warehouse_block_name
 
 
 class EngineChoiceError(ValueError):

@@ -18,12 +18,12 @@ from dalgo.flows.locks import (
     active_org_runs,
     holder_of,
     is_held,
-    lock_name,
     read_limit,
     reported_run_id,
     resource_of,
     started_at,
 )
+from dalgo.naming import lock_name
 
 PAGE = 200
 

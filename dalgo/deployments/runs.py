@@ -33,17 +33,28 @@ from prefect.client.schemas.filters import (
     TaskRunFilter,
     TaskRunFilterFlowRunId,
 )
-from prefect.client.schemas.objects import FlowRun, Log, State, StateType, TaskRun
+from prefect.client.schemas.objects import FlowRun, Log, TaskRun
 from prefect.client.schemas.sorting import LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
 
 from dalgo.flow_run_pages import PREFECT_MAX_LIMIT, newest_first_page
-from dalgo.flows.locks import AWAITING_SLOT, WAITING_FOR_LOCK
 from dalgo.flows.results import RESULT_ARTIFACT_TYPE
-from dalgo.naming import KIND_TAG_PREFIX, TRIGGERED_BY_TAG_PREFIX, org_deletion_tag, org_tag, tag_value
-
-COMPLETED_WITH_WARNINGS = "CompletedWithWarnings"
+from dalgo.naming import (
+    AWAITING_SLOT,
+    COMPLETED_WITH_WARNINGS,
+    KIND_TAG_PREFIX,
+    PIPELINE_TAG_PREFIX,
+    TRIGGERED_BY_TAG_PREFIX,
+    WAITING_FOR_LOCK,
+    connection_tag,
+    org_deletion_tag,
+    org_tag,
+    pipeline_tag,
+    tag_value,
+)
+from dalgo.run_states import NAMED_STATES, state_types
+from dalgo.run_states import api_state as api_state
 
 RunState = Literal[
     "scheduled",
@@ -59,31 +70,8 @@ RunState = Literal[
 ]
 API_STATES: tuple[str, ...] = get_args(RunState)
 
-_BY_TYPE = {
-    StateType.SCHEDULED: "scheduled",
-    StateType.PENDING: "pending",
-    StateType.RUNNING: "running",
-    StateType.COMPLETED: "completed",
-    StateType.FAILED: "failed",
-    StateType.CRASHED: "crashed",
-    StateType.CANCELLING: "cancelling",
-    StateType.CANCELLED: "cancelled",
-    StateType.PAUSED: "pending",
-}
-
 LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def api_state(state: State | None) -> str:
-    """A Prefect state in the API's words (API.md's list)."""
-    if state is None:
-        return "pending"
-    if state.name in (WAITING_FOR_LOCK, AWAITING_SLOT):
-        return "waiting_for_lock"
-    if state.type == StateType.COMPLETED and state.name == COMPLETED_WITH_WARNINGS:
-        return "completed_with_warnings"
-    return _BY_TYPE.get(state.type, "pending")
 
 
 def _state_filter(state: str) -> FlowRunFilterState:
@@ -92,10 +80,9 @@ def _state_filter(state: str) -> FlowRunFilterState:
         return FlowRunFilterState(name=FlowRunFilterStateName(any_=[COMPLETED_WITH_WARNINGS]))
     if state == "waiting_for_lock":
         return FlowRunFilterState(name=FlowRunFilterStateName(any_=[WAITING_FOR_LOCK, AWAITING_SLOT]))
-    types = [t for t, name in _BY_TYPE.items() if name == state]
-    excluded = [COMPLETED_WITH_WARNINGS, WAITING_FOR_LOCK, AWAITING_SLOT]
     return FlowRunFilterState(
-        type=FlowRunFilterStateType(any_=types), name=FlowRunFilterStateName(not_any_=excluded)
+        type=FlowRunFilterStateType(any_=state_types(state)),
+        name=FlowRunFilterStateName(not_any_=list(NAMED_STATES)),
     )
 
 
@@ -152,7 +139,7 @@ def summarize(run: FlowRun) -> RunSummary:
         id=run.id,
         name=run.name,
         kind=tag_value(run.tags, KIND_TAG_PREFIX),
-        pipeline_id=tag_value(run.tags, "pipeline:"),
+        pipeline_id=tag_value(run.tags, PIPELINE_TAG_PREFIX),
         state=api_state(run.state),
         state_message=run.state.message if run.state else None,
         start_time=start,
@@ -166,9 +153,9 @@ def summarize(run: FlowRun) -> RunSummary:
 def _org_run_filter(org: str, filters: RunFilters) -> FlowRunFilter:
     tags = [org_tag(org)]
     if filters.pipeline_id:
-        tags.append(f"pipeline:{filters.pipeline_id}")
+        tags.append(pipeline_tag(filters.pipeline_id))
     if filters.connection_id:
-        tags.append(f"connection:{filters.connection_id}")
+        tags.append(connection_tag(filters.connection_id))
     return FlowRunFilter(
         tags=FlowRunFilterTags(all_=tags),
         parent_task_run_id=FlowRunFilterParentTaskRunId(is_null_=True),

@@ -1,11 +1,9 @@
-"""The dbt workspace's commands and the name of the state a run with failing tests ends in: what a
-pipeline needs to know about dbt commands before any of them runs, in a module that imports nothing
-heavy (the flow-run process of a pipeline loads it before it is Running)."""
+"""The dbt workspace's commands: what a pipeline needs to know about dbt commands before any of them
+runs, in a module that imports nothing heavy (the flow-run process of a pipeline loads it before it
+is Running)."""
 
 from __future__ import annotations
 
 from typing import Final
 
 COMMANDS: Final = ("git-pull", "deps", "clean", "run", "test", "seed", "build", "docs-generate")
-COMPLETED_WITH_WARNINGS: Final = "CompletedWithWarnings"
-"""The name of the Completed state a run ends in when dbt tests fail (see dalgo.deployments.runs)."""

@@ -15,31 +15,28 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from dalgo.blocks.connection import ConnectionBlock
-from dalgo.blocks.ingestion import IngestionEngineBlock, ingestion_engine_block_name
+from dalgo.blocks.ingestion import IngestionEngineBlock
 from dalgo.blocks.source import SourceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.command_limit import CommandTimeLimitError
 from dalgo.connectors.catalogue import connector
 from dalgo.connectors.source import check_config, get_source, prepare_airbyte
 from dalgo.connectors.spec import merge_secrets
-from dalgo.flows.locks import connection_resource, hold_lock, org_run_slot
+from dalgo.flows.locks import hold_lock, org_run_slot
 from dalgo.flows.results import record_result
-from dalgo.flows.sources import connectors_dir, org_folder, source_block_name
+from dalgo.flows.sources import connectors_dir, org_folder
 from dalgo.flows.time_limit import org_time_limit, run_held_to, stopped_state
-from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
-from dalgo.naming import org_object_name
+from dalgo.flows.warehouse import outbound_warehouse_problem
+from dalgo.naming import (
+    SYNC_FLOW_NAME,
+    connection_block_name,
+    connection_tag,
+    ingestion_engine_block_name,
+    source_block_name,
+    warehouse_block_name,
+)
 from dalgo.sandbox import warn_if_off
 from dalgo.settings import get_settings
-
-
-def connection_block_name(org: str, connection_id: str) -> str:
-    """The name of the block of one of the org's connections."""
-    return org_object_name(org, "connection", connection_id.replace("-", ""))
-
-
-def connection_lock(org: str, connection_id: str) -> str:
-    """The global concurrency limit (limit 1) that a sync of the connection holds while it runs."""
-    return f"lock:{org}:connection:{connection_id}"
 
 
 @contextmanager
@@ -204,7 +201,7 @@ async def org_engine(org: str) -> IngestionEngineBlock:
     return block
 
 
-@flow(name="sync-connection")
+@flow(name=SYNC_FLOW_NAME)
 async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
     """Sync the connection's streams into the org's warehouse; the result has records and bytes
     per stream and the duration. Incremental streams resume from the state kept with the data. A
@@ -223,7 +220,7 @@ async def sync_connection(org: str, connection_id: str) -> dict[str, Any]:
     limit = await org_time_limit(org)
     async with (
         org_run_slot(org, wait_s),
-        hold_lock(org, connection_resource(connection_id), get_settings().lock_lease_s, wait_s),
+        hold_lock(org, connection_tag(connection_id), get_settings().lock_lease_s, wait_s),
     ):
         logger.info(
             "Syncing %s (%s) into the %s warehouse, schema %s, with the %s engine",

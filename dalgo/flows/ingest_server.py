@@ -16,12 +16,7 @@ from typing import Any
 import anyio
 
 from dalgo.blocks.connection import ConnectionBlock
-from dalgo.blocks.ingestion import (
-    AIRBYTE_SERVER_BLOCK_NAME,
-    AirbyteServerBlock,
-    IngestionEngineBlock,
-    ingestion_engine_block_name,
-)
+from dalgo.blocks.ingestion import AirbyteServerBlock, IngestionEngineBlock
 from dalgo.blocks.source import SourceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.ingestion.airbyte_server import AirbyteServer, AirbyteServerError, JobStatus
@@ -33,6 +28,7 @@ from dalgo.ingestion.server_objects import (
     source_configuration,
     source_name,
 )
+from dalgo.naming import AIRBYTE_SERVER_BLOCK_NAME, ingestion_engine_block_name
 
 FIRST_POLL_S = 1.0
 MAX_POLL_S = 30.0

@@ -1,10 +1,10 @@
 """Locks on an org's resources and the org's run slots, as Prefect global concurrency limits.
 
 A resource (`connection:<id>`, `dbt-workspace`) is locked by the global concurrency limit
-`lock:<org>:<resource>` (limit 1); the flow that uses the resource holds it with a lease that is
-renewed while it runs and expires by itself if its process dies. Who holds a lock is not stored
-anywhere else: it is the running flow run tagged with the resource (a sync run carries
-`connection:<id>`, a dbt or git run `dbt-workspace`).
+`lock:<org>:<resource>` (limit 1; every such name is built in `dalgo.naming`); the flow that uses
+the resource holds it with a lease that is renewed while it runs and expires by itself if its
+process dies. Who holds a lock is not stored anywhere else: it is the running flow run tagged with
+the resource (a sync run carries `connection:<id>`, a dbt or git run `dbt-workspace`).
 
 An org's run slots are Prefect's tag concurrency limit on `org:<slug>` (the global concurrency
 limit `tag:org:<slug>`): a top-level run of the org holds one slot for as long as it runs. Task
@@ -39,44 +39,30 @@ from prefect.exceptions import ObjectNotFound
 from prefect.flows import FlowStateHook
 from prefect.states import Running
 
-from dalgo.naming import kind_tag, org_tag
+from dalgo.naming import (
+    AWAITING_SLOT,
+    PIPELINE_RUN_TAG_PREFIX,
+    WAITING_FOR_LOCK,
+    connection_tag,
+    kind_tag,
+    lock_name,
+    org_limit_name,
+    org_tag,
+)
 
-WAITING_FOR_LOCK = "WaitingForLock"
-"""The name of the Running state of a run that waits for a locked resource (see
-dalgo/deployments/runs.py, which shows it as `waiting_for_lock`)."""
-AWAITING_SLOT = "AwaitingConcurrencySlot"
-"""Prefect's own name for a run waiting for a concurrency slot: here, one of its org's run slots."""
-WORKSPACE_RESOURCE = "dbt-workspace"
-PIPELINE_RUN_TAG_PREFIX = "pipeline-run:"
+connection_resource = connection_tag
+"""The resource a connection's lock is named after: the connection's tag."""
+
 ORG_SLOT_LEASE_S = 60.0
 LOCK_POLL_S = 2.0
 _HOLDING = [StateType.RUNNING, StateType.CANCELLING]
 _WAITING_NAMES = (WAITING_FOR_LOCK, AWAITING_SLOT)
 
 
-def lock_name(org: str, resource: str) -> str:
-    """The global concurrency limit that locks one of the org's resources."""
-    return f"lock:{org}:{resource}"
-
-
-def connection_resource(connection_id: uuid.UUID | str) -> str:
-    return f"connection:{connection_id}"
-
-
 def resource_of(org: str, limit_name: str) -> str | None:
     """The resource a lock of the org is named after, or None for any other limit."""
     prefix = lock_name(org, "")
     return limit_name.removeprefix(prefix) if limit_name.startswith(prefix) else None
-
-
-def org_limit_name(org: str) -> str:
-    """Prefect's name for the tag concurrency limit on `org:<slug>`: the org's run slots."""
-    return f"tag:{org_tag(org)}"
-
-
-def pipeline_run_tag(run_id: uuid.UUID | str) -> str:
-    """The tag of a pipeline's step run that names the pipeline run it belongs to."""
-    return f"{PIPELINE_RUN_TAG_PREFIX}{run_id}"
 
 
 def uses_resource(run: FlowRun, resource: str) -> bool:

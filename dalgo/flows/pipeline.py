@@ -26,19 +26,25 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run as current_run
 from prefect.states import Cancelled, Completed, Failed
 
-from dalgo.flows.dbt_commands import COMMANDS, COMPLETED_WITH_WARNINGS
-from dalgo.flows.locks import (
-    WORKSPACE_RESOURCE,
-    LockWaitTimeoutError,
-    connection_resource,
-    org_run_slot,
-    pipeline_run_tag,
-    tag_run_hook,
-    wait_until_free,
-)
+from dalgo.flows.dbt_commands import COMMANDS
+from dalgo.flows.locks import LockWaitTimeoutError, org_run_slot, tag_run_hook, wait_until_free
 from dalgo.flows.results import record_result
 from dalgo.flows.slots import give_way_while_org_full
-from dalgo.naming import kind_tag, org_object_name, org_tag
+from dalgo.naming import (
+    COMPLETED_WITH_WARNINGS,
+    PIPELINE_FLOW_NAME,
+    WORKSPACE_RESOURCE,
+    connection_tag,
+    kind_tag,
+    org_tag,
+    pipeline_run_name,
+    pipeline_run_tag,
+    pipeline_tag,
+    step_run_name,
+    sync_step_label,
+    workspace_block_name,
+)
+from dalgo.run_states import api_state
 from dalgo.settings import get_settings
 
 DBT_COMMANDS: tuple[str, ...] = COMMANDS
@@ -56,11 +62,11 @@ class SyncStep:
 
     @property
     def resource(self) -> str:
-        return connection_resource(self.connection_id)
+        return connection_tag(self.connection_id)
 
     @property
     def label(self) -> str:
-        return f"sync-{uuid.UUID(self.connection_id).hex[:8]}"
+        return sync_step_label(uuid.UUID(self.connection_id))
 
 
 @dataclass(frozen=True)
@@ -128,12 +134,12 @@ class StepOutcome:
 def _run_name() -> str:
     parameters = current_run.parameters
     started = current_run.scheduled_start_time.strftime("%Y%m%d-%H%M%S")
-    return org_object_name(parameters["org"], "pipeline", str(parameters["pipeline_id"])[:8], started)
+    return pipeline_run_name(parameters["org"], str(parameters["pipeline_id"]), started)
 
 
 async def _git_backed(org: str) -> bool:
     from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
-    from dalgo.flows.transform import needs_git_pull, workspace_block_name
+    from dalgo.flows.transform import needs_git_pull
 
     try:
         workspace: DbtWorkspaceBlock = await DbtWorkspaceBlock.aload(workspace_block_name(org))
@@ -168,8 +174,8 @@ def _subflow(org: str, pipeline_id: str, index: int, step: Step) -> tuple[Flow[.
     from dalgo.flows.transform import dbt_operation
 
     settings = get_settings()
-    tags = [org_tag(org), f"pipeline:{pipeline_id}", pipeline_run_tag(str(current_run.id))]
-    name = org_object_name(org, f"step{index}", step.label)
+    tags = [org_tag(org), pipeline_tag(pipeline_id), pipeline_run_tag(str(current_run.id))]
+    name = step_run_name(org, index, step.label)
     configured: Flow[..., Any]
     if isinstance(step, SyncStep):
         retries = DEFAULT_SYNC_RETRIES if step.retries is None else step.retries
@@ -196,14 +202,13 @@ def _subflow(org: str, pipeline_id: str, index: int, step: Step) -> tuple[Flow[.
     return configured, arguments
 
 
+_STEP_ENDINGS = ("completed", "completed_with_warnings", "crashed", "cancelled")
+
+
 def _state_name(state: State[Any]) -> str:
-    if state.is_completed():
-        return "completed_with_warnings" if state.name == COMPLETED_WITH_WARNINGS else "completed"
-    if state.is_crashed():
-        return "crashed"
-    if state.is_cancelled():
-        return "cancelled"
-    return "failed"
+    """How a step's run ended, in the API's words; any end but those in `_STEP_ENDINGS` is a failure."""
+    name = api_state(state)
+    return name if name in _STEP_ENDINGS else "failed"
 
 
 async def _run_step(org: str, pipeline_id: str, index: int, step: Step, wait_s: float) -> StepOutcome:
@@ -247,7 +252,7 @@ def _final_state(outcomes: list[StepOutcome], result: dict[str, Any]) -> State[A
     return Completed(message=f"All {len(outcomes)} steps completed.", data=result)
 
 
-@flow(name="pipeline", flow_run_name=_run_name)
+@flow(name=PIPELINE_FLOW_NAME, flow_run_name=_run_name)
 async def run_pipeline(
     org: str,
     pipeline_id: str,

@@ -24,7 +24,8 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import Pause
 from prefect.states import Scheduled
 
-from dalgo.flows.locks import AWAITING_SLOT, is_held, org_limit_name, read_limit
+from dalgo.flows.locks import is_held, read_limit
+from dalgo.naming import AWAITING_SLOT, org_limit_name
 
 GIVE_WAY_S = 20.0
 """How long a run that gave way waits in the work pool before the worker takes it again."""

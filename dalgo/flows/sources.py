@@ -15,14 +15,9 @@ from dalgo.connectors.source import check_source, discover_streams
 from dalgo.connectors.spec import merge_secrets
 from dalgo.flows.results import record_result
 from dalgo.flows.time_limit import org_time_limit, run_held_to, stopped_state
-from dalgo.naming import org_object_name
+from dalgo.naming import source_block_name
 from dalgo.sandbox import warn_if_off
 from dalgo.settings import get_settings
-
-
-def source_block_name(org: str, source_id: str) -> str:
-    """The name of the block of one of the org's sources."""
-    return org_object_name(org, "source", source_id.replace("-", ""))
 
 
 def _scrub(text: str, secrets: dict[str, Any]) -> str:

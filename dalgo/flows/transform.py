@@ -33,7 +33,7 @@ from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.command_limit import CommandTimeLimitError, held_to
 from dalgo.flows import git
-from dalgo.flows.dbt_commands import COMMANDS, COMPLETED_WITH_WARNINGS
+from dalgo.flows.dbt_commands import COMMANDS
 from dalgo.flows.dbt_profiles import (
     PACKAGE_FILES,
     ProjectError,
@@ -44,12 +44,17 @@ from dalgo.flows.dbt_profiles import (
     read_project_file,
 )
 from dalgo.flows.dbt_runner import DbtInvocation, DbtOutcome, run_dbt
-from dalgo.flows.locks import WORKSPACE_RESOURCE, hold_lock, org_run_slot
+from dalgo.flows.locks import hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.slots import give_way_while_org_full
 from dalgo.flows.time_limit import org_time_limit
-from dalgo.flows.warehouse import outbound_warehouse_problem, warehouse_block_name
-from dalgo.naming import org_object_name
+from dalgo.flows.warehouse import outbound_warehouse_problem
+from dalgo.naming import (
+    COMPLETED_WITH_WARNINGS,
+    WORKSPACE_RESOURCE,
+    warehouse_block_name,
+    workspace_block_name,
+)
 from dalgo.sandbox import SandboxUnavailableError, warn_if_off
 from dalgo.settings import Settings, get_settings
 
@@ -57,7 +62,6 @@ SELECTABLE: Final = ("run", "test", "seed", "build", "docs-generate")
 FULL_REFRESHABLE: Final = ("run", "seed", "build")
 NEEDS_WAREHOUSE: Final = ("run", "test", "seed", "build", "docs-generate")
 DOCS_FILE = "static_index.html"
-WORKSPACE_BLOCK_SUFFIX = "dbt-workspace"
 DEPS_RECORD = "deps-installed.json"
 """The file in the workspace's folder that says what the last successful `dbt deps` installed."""
 DEFAULT_INSTALL_PATH = "dbt_packages"
@@ -65,16 +69,6 @@ SKIPPABLE: Final = ("git-pull", "deps")
 """The commands a pipeline skips when they would change nothing (see `unneeded_because`)."""
 MAX_SELECTOR_LENGTH = 1000
 _SELECTOR_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:+*@/=-")
-
-
-def workspace_block_name(org: str) -> str:
-    """The name of the org's dbt workspace block."""
-    return org_object_name(org, WORKSPACE_BLOCK_SUFFIX)
-
-
-def dbt_workspace_lock(org: str) -> str:
-    """The global concurrency limit (limit 1) a command on the org's dbt workspace holds while it runs."""
-    return f"lock:{org}:dbt-workspace"
 
 
 def needs_git_pull(workspace: DbtWorkspaceBlock) -> bool:

@@ -8,16 +8,9 @@ from prefect import flow, get_run_logger
 
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.flows.results import record_result
-from dalgo.naming import org_object_name
+from dalgo.naming import warehouse_block_name
 from dalgo.netguard import outbound_problem
 from dalgo.settings import Settings, get_settings
-
-WAREHOUSE_BLOCK_SUFFIX = "warehouse"
-
-
-def warehouse_block_name(org: str) -> str:
-    """The name of the org's warehouse block."""
-    return org_object_name(org, WAREHOUSE_BLOCK_SUFFIX)
 
 
 def outbound_warehouse_problem(warehouse: WarehouseBlock, settings: Settings) -> str | None:

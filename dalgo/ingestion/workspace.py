@@ -5,14 +5,10 @@ from __future__ import annotations
 import anyio
 from prefect.client.orchestration import PrefectClient
 
-from dalgo.blocks.ingestion import (
-    AIRBYTE_SERVER_BLOCK_NAME,
-    AirbyteServerBlock,
-    IngestionEngineBlock,
-    ingestion_engine_block_name,
-)
+from dalgo.blocks.ingestion import AirbyteServerBlock, IngestionEngineBlock
 from dalgo.ingestion.airbyte_server import AirbyteServer
 from dalgo.ingestion.server_objects import connection_name, source_name
+from dalgo.naming import AIRBYTE_SERVER_BLOCK_NAME, ingestion_engine_block_name
 
 
 async def load_server_block(client: PrefectClient) -> AirbyteServerBlock | None:

@@ -18,9 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from dalgo.blocks.ingestion import AIRBYTE_SERVER_BLOCK_NAME, AirbyteServerBlock
+from dalgo.blocks.ingestion import AirbyteServerBlock
 from dalgo.cli import app
 from dalgo.deployments.client import prefect_client
+from dalgo.naming import AIRBYTE_SERVER_BLOCK_NAME
 from dalgo.settings import Settings
 from tests.api.test_connections import _connection, _source
 from tests.api.test_warehouse import postgres_body

@@ -10,9 +10,7 @@ import httpx
 from fastapi.testclient import TestClient
 from prefect.concurrency.asyncio import concurrency
 
-from dalgo.flows.ingest import connection_lock
-from dalgo.flows.locks import WORKSPACE_RESOURCE, connection_resource, lock_name
-from dalgo.flows.transform import dbt_workspace_lock
+from dalgo.naming import WORKSPACE_RESOURCE, connection_lock, connection_tag, dbt_workspace_lock, lock_name
 from tests.api.test_pipelines import make_connection
 from tests.conftest import OrgWithRoles
 
@@ -22,7 +20,7 @@ def test_locks_show_what_is_taken_now_and_only_for_the_org(
 ) -> None:
     org, other = make_org_with_roles(), make_org_with_roles()
     connection_id = make_connection(client, org)
-    resource = connection_resource(connection_id)
+    resource = connection_tag(connection_id)
 
     def locks(owner: OrgWithRoles) -> httpx.Response:
         response: httpx.Response = client.get(

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from dalgo.api.main import create_app
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.deployments.client import prefect_client
-from dalgo.flows.warehouse import warehouse_block_name
+from dalgo.naming import warehouse_block_name
 from dalgo.settings import Settings
 from tests.api.source_support import make_sftp_source, stored_source
 from tests.api.test_warehouse import postgres_body

@@ -19,7 +19,7 @@ from dalgo.deployments.client import prefect_client
 from dalgo.deployments.factory import find_org_deployment
 from dalgo.deployments.fairness import org_run_limit
 from dalgo.deployments.pipelines import find_pipeline
-from dalgo.flows.locks import connection_resource, lock_name
+from dalgo.naming import connection_tag, lock_name
 from dalgo.settings import Settings
 from tests.conftest import OrgWithRoles
 
@@ -182,7 +182,7 @@ def test_run_now_refuses_while_a_resource_is_locked_or_a_run_is_under_way(
     ).json()
     url = f"{setup.base}/{made['id']}"
     assert made["schedule"] is None and made["next_run"] is None
-    resource = connection_resource(setup.connection_id)
+    resource = connection_tag(setup.connection_id)
 
     async def run_while_locked() -> httpx.Response:
         async with concurrency(lock_name(setup.org.slug, resource), lease_duration=60, strict=True):

@@ -22,16 +22,17 @@ from prefect.concurrency.asyncio import concurrency
 from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogHandler
 
+from dalgo import naming
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.deployments import pipelines
 from dalgo.deployments.client import prefect_client
 from dalgo.deployments.crashes import AUTOMATION_NAME
 from dalgo.deployments.factory import Schedule
 from dalgo.deployments.fairness import Placement, org_run_limit, set_org_run_limit
-from dalgo.deployments.runs import api_state, run_result
+from dalgo.deployments.runs import run_result
 from dalgo.flows import locks
 from dalgo.flows.pipeline import DbtStep, Step, SyncStep, plan_steps, run_pipeline
-from dalgo.flows.transform import workspace_block_name as dbt_workspace_block_name
+from dalgo.run_states import api_state
 from dalgo.settings import Settings, get_settings
 from tests.conftest import unique_slug
 from tests.slow_prefect import slow_prefect
@@ -162,7 +163,7 @@ def test_a_full_org_waits_for_a_run_slot_while_another_org_runs(
         async with prefect_client(settings) as client:
             await set_org_run_limit(client, busy, 1)
             await set_org_run_limit(client, other, 1)
-        async with concurrency(locks.org_limit_name(busy), lease_duration=60, strict=True):
+        async with concurrency(naming.org_limit_name(busy), lease_duration=60, strict=True):
             waiting = await asyncio.to_thread(_run, busy, steps, lock_wait_timeout_s=3)
             going = await asyncio.to_thread(_run, other, steps, lock_wait_timeout_s=3)
         return waiting, going
@@ -172,7 +173,7 @@ def test_a_full_org_waits_for_a_run_slot_while_another_org_runs(
     assert f"for one of {busy}'s 1 run slots" in str(waiting.message)
     run_id = waiting.state_details.flow_run_id
     assert run_id is not None
-    assert locks.AWAITING_SLOT in asyncio.run(_states(settings, run_id))
+    assert naming.AWAITING_SLOT in asyncio.run(_states(settings, run_id))
     assert going.is_failed()
     assert going.message == f"Step dbt-run failed: The organization '{other}' has no dbt workspace yet."
 
@@ -182,7 +183,7 @@ def test_a_locked_resource_is_waited_for_visibly_then_given_up(
 ) -> None:
     org = unique_slug()
     connection_id = str(uuid.uuid4())
-    name = locks.lock_name(org, locks.connection_resource(connection_id))
+    name = naming.lock_name(org, naming.connection_tag(connection_id))
 
     async def hold_and_run() -> State[Any]:
         async with prefect_client(settings) as client:
@@ -198,8 +199,8 @@ def test_a_locked_resource_is_waited_for_visibly_then_given_up(
     run_id = state.state_details.flow_run_id
     assert run_id is not None
     names = asyncio.run(_states(settings, run_id))
-    assert locks.WAITING_FOR_LOCK in names
-    assert api_state(State(type=StateType.RUNNING, name=locks.WAITING_FOR_LOCK)) == "waiting_for_lock"
+    assert naming.WAITING_FOR_LOCK in names
+    assert api_state(State(type=StateType.RUNNING, name=naming.WAITING_FOR_LOCK)) == "waiting_for_lock"
 
 
 def test_the_first_failed_step_stops_the_run_unless_told_to_go_on(
@@ -233,8 +234,8 @@ def test_a_flow_taking_a_lock_waits_visibly_and_names_the_holder_when_it_gives_u
     settings: Settings, flow_settings: Settings
 ) -> None:
     org = unique_slug()
-    resource = locks.connection_resource(uuid.uuid4())
-    name = locks.lock_name(org, resource)
+    resource = naming.connection_tag(uuid.uuid4())
+    name = naming.lock_name(org, resource)
 
     async def scenario() -> tuple[State[Any], State[Any]]:
         async with prefect_client(settings) as client:
@@ -247,7 +248,7 @@ def test_a_flow_taking_a_lock_waits_visibly_and_names_the_holder_when_it_gives_u
     refused, held = asyncio.run(scenario())
     assert refused.is_failed() and f"Gave up after waiting 2 s for {resource}" in str(refused.message)
     run_id = refused.state_details.flow_run_id
-    assert run_id is not None and locks.WAITING_FOR_LOCK in asyncio.run(_states(settings, run_id))
+    assert run_id is not None and naming.WAITING_FOR_LOCK in asyncio.run(_states(settings, run_id))
     assert held.is_completed()
 
 
@@ -262,7 +263,7 @@ def test_a_git_backed_workspace_is_pulled_and_its_packages_installed_before_the_
 
     assert planned([sync, DbtStep("run")]) == [sync.label, "dbt-run"]
     workspace = DbtWorkspaceBlock(git_url="https://example.org/ngo/dbt.git", target_schema="analytics")
-    asyncio.run(workspace.asave(dbt_workspace_block_name(org)))
+    asyncio.run(workspace.asave(naming.workspace_block_name(org)))
     assert planned([sync, DbtStep("run"), DbtStep("test")]) == [
         sync.label,
         "dbt-git-pull",
@@ -291,8 +292,8 @@ def test_a_free_lock_taken_through_a_slow_prefect_is_held_once_and_released(
     after 1 s (the server grants it all the same) found the lock held by nobody and waited out
     the lease: the flow failed with "Gave up after waiting", the slot stayed taken."""
     org = unique_slug()
-    resource = locks.connection_resource(uuid.uuid4())
-    name = locks.lock_name(org, resource)
+    resource = naming.connection_tag(uuid.uuid4())
+    name = naming.lock_name(org, resource)
 
     async def make_limit() -> None:
         async with prefect_client(settings) as client:

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prefect.concurrency.sync import concurrency
 
+from dalgo import naming
 from dalgo.deployments.client import prefect_client
-from dalgo.flows import locks
 from dalgo.settings import Settings
 from tests.api.test_dbt import Repo, workspace_body
 from tests.conftest import OrgWithRoles, wait_for_run
@@ -109,10 +109,10 @@ def test_a_run_of_an_org_without_a_free_slot_waits_in_the_work_pool_not_in_a_wor
 
     def gave_way(run_id: str) -> bool:
         kind, name, tries = asyncio.run(state_of(run_id))
-        return kind == "SCHEDULED" and name == locks.AWAITING_SLOT and tries >= 1
+        return kind == "SCHEDULED" and name == naming.AWAITING_SLOT and tries >= 1
 
     try:
-        with concurrency(locks.org_limit_name(org.slug), lease_duration=60, strict=True):
+        with concurrency(naming.org_limit_name(org.slug), lease_duration=60, strict=True):
             waiting = org.run(pipeline)
             until(lambda: gave_way(waiting), RUN_TIMEOUT_S, "the run never went back to the work pool")
             until(lambda: not _flow_run_processes(waiting), 60, "the run's process stayed on the worker")

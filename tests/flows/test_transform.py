@@ -14,8 +14,7 @@ import yaml  # type: ignore[import-untyped]
 
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
-from dalgo.deployments.runs import COMPLETED_WITH_WARNINGS
-from dalgo.flows import dbt_commands, git, transform
+from dalgo.flows import git, transform
 from dalgo.flows.dbt_events import DbtEventReader, NodeTaskRuns, node_label, parse_results
 from dalgo.flows.dbt_profiles import ProjectError, check_local_packages, private_profiles_dir, profile_name
 from dalgo.flows.dbt_runner import DbtInvocation, summarise
@@ -26,9 +25,6 @@ from tests.secrets_registry import register_secret
 
 
 def test_the_interface_pipelines_rely_on() -> None:
-    assert transform.dbt_workspace_lock("north") == "lock:north:dbt-workspace"
-    assert transform.workspace_block_name("north") == "north--dbt-workspace"
-    assert dbt_commands.COMPLETED_WITH_WARNINGS == COMPLETED_WITH_WARNINGS
     workspace = DbtWorkspaceBlock(git_url="file:///srv/repo.git", target_schema="analytics")
     assert transform.needs_git_pull(workspace)
     assert transform.dbt_operation.name == "dbt-operation"

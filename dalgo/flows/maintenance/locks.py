@@ -39,9 +39,8 @@ from prefect.exceptions import ObjectNotFound
 from dalgo.db.columns import utcnow
 from dalgo.flows.maintenance._common import plural
 from dalgo.flows.results import record_result
-from dalgo.naming import org_tag
+from dalgo.naming import LOCK_PREFIX, lock_org, org_tag
 
-LOCK_PREFIX = "lock:"
 ACQUIRED = "prefect.concurrency-limit.acquired"
 RELEASED = "prefect.concurrency-limit.released"
 EVENT_WINDOW = timedelta(days=2)
@@ -49,11 +48,6 @@ PAGE = 200
 EVENT_PAGE = 50
 EVENT_PAGES = 20
 ACTIVE = [StateType.PENDING, StateType.RUNNING, StateType.CANCELLING, StateType.PAUSED]
-
-
-def lock_org(name: str) -> str:
-    """The org slug of a lock named `lock:<org>:<resource>`."""
-    return name.removeprefix(LOCK_PREFIX).split(":", 1)[0]
 
 
 async def held_locks(

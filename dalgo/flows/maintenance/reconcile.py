@@ -31,7 +31,17 @@ from dalgo.db.models import Org
 from dalgo.flows.maintenance._common import api_database, orgs_to_visit, plural
 from dalgo.flows.maintenance.registry import MissingDeployment, registered_checks
 from dalgo.flows.results import record_result
-from dalgo.naming import ORG_NAME_SEPARATOR, ORG_TAG_PREFIX, tag_value
+from dalgo.naming import (
+    BLOCK_TYPE_PREFIX,
+    LOCK_PREFIX,
+    ORG_NAME_SEPARATOR,
+    ORG_TAG_PREFIX,
+    lock_org,
+    org_limit_name,
+    org_lock_prefix,
+    org_of_limit,
+    tag_value,
+)
 from dalgo.prefect_objects import org_deployment_ids, org_flow_run_ids
 from dalgo.settings import get_settings
 
@@ -46,7 +56,7 @@ def _slug_of_name(name: str) -> str | None:
 
 
 def _platform_block(type_slug: str) -> bool:
-    return type_slug.startswith("dalgo-") or type_slug in PLATFORM_BLOCK_TYPES
+    return type_slug.startswith(BLOCK_TYPE_PREFIX) or type_slug in PLATFORM_BLOCK_TYPES
 
 
 async def _pages(read: Any) -> list[Any]:
@@ -88,10 +98,10 @@ async def tenant_slugs(client: PrefectClient, run_scan_days: float) -> set[str]:
         slugs.add(_slug_of_name(document["name"]) or "")
     limits = await _pages(lambda offset: client.read_global_concurrency_limits(limit=PAGE, offset=offset))
     for limit in limits:
-        if limit.name.startswith("lock:"):
-            slugs.add(limit.name.split(":")[1])
-        elif limit.name.startswith(f"tag:{ORG_TAG_PREFIX}"):
-            slugs.add(limit.name.removeprefix(f"tag:{ORG_TAG_PREFIX}"))
+        if limit.name.startswith(LOCK_PREFIX):
+            slugs.add(lock_org(limit.name))
+        else:
+            slugs.add(org_of_limit(limit.name) or "")
     since = utcnow() - timedelta(days=run_scan_days)
     recent = FlowRunFilter(expected_start_time=FlowRunFilterExpectedStartTime(after_=since))
     runs = await _pages(
@@ -123,7 +133,7 @@ async def remove_org_objects(client: PrefectClient, org: str) -> dict[str, int]:
                 removed["blocks"] += 1
     limits = await _pages(lambda offset: client.read_global_concurrency_limits(limit=PAGE, offset=offset))
     for limit in limits:
-        if limit.name.startswith(f"lock:{org}:") or limit.name == f"tag:{ORG_TAG_PREFIX}{org}":
+        if limit.name.startswith(org_lock_prefix(org)) or limit.name == org_limit_name(org):
             with contextlib.suppress(ObjectNotFound):
                 await client.delete_global_concurrency_limit_by_name(limit.name)
                 removed["locks"] += 1
