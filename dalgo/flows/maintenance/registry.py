@@ -1,9 +1,10 @@
 """The registry of "is this org missing a deployment?" checks that the reconcile flow runs.
 
-A kind of object that owns a deployment (connections here; pipelines next) registers one check
-with `@deployment_check("<kind>")` in a module of its own. The reconcile run imports every module
-of this package whose name ends in `_checks` (so adding `pipeline_checks.py` here is all it takes),
-and any module named in `EXTRA_CHECK_MODULES`. A check gets the Prefect client, the settings, an
+A kind of object that owns a deployment (connections; pipelines next) registers one check with
+`@deployment_check("<kind>")` in a module of its own. A check that repairs makes deployments, so it
+lives in `dalgo.deployments` (`dalgo.deployments.connection_checks`), and flows never import that
+layer: the reconcile run imports, by name, every module of this package whose name ends in
+`_checks` and every module named in `CHECK_MODULES`. A check gets the Prefect client, the settings, an
 org slug and whether to repair; it reports each object whose deployment is missing, recreated or not.
 """
 
@@ -19,7 +20,7 @@ from prefect.client.orchestration import PrefectClient
 
 from dalgo.settings import Settings
 
-EXTRA_CHECK_MODULES: list[str] = []
+CHECK_MODULES: list[str] = ["dalgo.deployments.connection_checks"]
 """Modules outside this package that register deployment checks when imported."""
 
 
@@ -54,7 +55,7 @@ def check_modules() -> list[str]:
     found = sorted(
         f"{__package__}.{m.name}" for m in pkgutil.iter_modules([str(package)]) if m.name.endswith("_checks")
     )
-    return found + EXTRA_CHECK_MODULES
+    return found + CHECK_MODULES
 
 
 def registered_checks() -> dict[str, DeploymentCheck]:

@@ -29,7 +29,7 @@ from dalgo.blocks.source import SourceBlock
 from dalgo.db.models import Org
 from dalgo.db.notification_models import SchemaChange
 from dalgo.flows.maintenance._common import api_database, orgs_to_visit, plural
-from dalgo.flows.maintenance.connection_checks import org_connection_blocks
+from dalgo.flows.maintenance.connection_blocks import org_connection_blocks
 from dalgo.flows.maintenance.notify import send_pending_mails
 from dalgo.flows.results import record_result
 from dalgo.settings import Settings, get_settings
@@ -42,7 +42,8 @@ async def discover(org: str, connection: ConnectionBlock) -> list[dict[str, Any]
     from dalgo.connectors.catalogue import connector
     from dalgo.connectors.source import discover_streams
     from dalgo.connectors.spec import merge_secrets
-    from dalgo.flows.sources import connectors_dir, org_folder, source_block_name
+    from dalgo.flows.sources import connectors_dir, org_folder
+    from dalgo.naming import source_block_name
 
     source: SourceBlock = await SourceBlock.aload(source_block_name(org, connection.source_id))
     config = merge_secrets(source.config, source.secrets.get_secret_value())

@@ -16,9 +16,8 @@ from dalgo.blocks.connection import ConnectionBlock
 from dalgo.deployments.client import prefect_client
 from dalgo.deployments.connections import apply_connection
 from dalgo.deployments.factory import OrgDeploymentSpec, apply_org_deployment, delete_org_deployment
-from dalgo.flows.maintenance.connection_checks import sync_deployment_name
 from dalgo.flows.maintenance.reconcile import reconcile_prefect
-from dalgo.naming import org_object_name, org_tag
+from dalgo.naming import org_object_name, org_tag, sync_deployment_name
 from dalgo.prefect_objects import (
     org_block_documents,
     org_concurrency_limit_names,
