@@ -8,6 +8,7 @@ from prefect.client.orchestration import PrefectClient
 
 from dalgo.blocks.connection import ConnectionBlock
 from dalgo.naming import CONNECTION_BLOCK_TYPE, connection_block_prefix
+from dalgo.prefect_objects import filter_block_documents
 
 PAGE = 200
 
@@ -19,19 +20,7 @@ async def org_connection_blocks(client: PrefectClient, org: str) -> dict[uuid.UU
     found: dict[uuid.UUID, ConnectionBlock] = {}
     offset = 0
     while True:
-        response = await client.request(
-            "POST",
-            "/block_documents/filter",
-            json={
-                "block_documents": {"name": {"like_": f"{prefix}%"}},
-                "block_types": {"slug": {"any_": [CONNECTION_BLOCK_TYPE]}},
-                "include_secrets": False,
-                "limit": PAGE,
-                "offset": offset,
-            },
-        )
-        response.raise_for_status()
-        page = response.json()
+        page = await filter_block_documents(client, f"{prefix}%", CONNECTION_BLOCK_TYPE, PAGE, offset)
         for document in page:
             if document["name"].startswith(prefix):
                 connection_id = uuid.UUID(document["name"].removeprefix(prefix))
