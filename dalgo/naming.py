@@ -9,6 +9,10 @@ import uuid
 ORG_TAG_PREFIX = "org:"
 KIND_TAG_PREFIX = "kind:"
 TRIGGERED_BY_TAG_PREFIX = "triggered-by:"
+PLATFORM_TAG = "dalgo:platform"
+"""The tag of the platform's own deployments (prefect.yaml names it too)."""
+OPERATIONS_TAG = "dalgo:operation"
+"""The tag of the platform deployments that run one-off operations for orgs."""
 RUN_KINDS = ("sync", "dbt", "git", "pipeline", "check", "discover", "maintenance")
 
 
@@ -127,6 +131,15 @@ def org_of_limit(name: str) -> str | None:
 
 SYNC_FLOW_NAME = "sync-connection"
 PIPELINE_FLOW_NAME = "pipeline"
+CHECK_WAREHOUSE_FLOW_NAME = "check-warehouse"
+CHECK_SOURCE_FLOW_NAME = "check-source"
+DISCOVER_SOURCE_FLOW_NAME = "discover-source"
+DBT_OPERATION_FLOW_NAME = "dbt-operation"
+DELETE_ORG_FLOW_NAME = "delete-org"
+"""The names of the flows the platform runs on demand; each is also the name of its platform
+deployment (`dalgo.deployments.operations`)."""
+GIT_PULL_OPERATION = "git-pull"
+"""The platform deployment that runs the dbt-operation flow to pull a workspace's repository."""
 
 
 def sync_deployment_suffix(connection_id: uuid.UUID | str) -> str:

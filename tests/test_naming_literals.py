@@ -29,6 +29,7 @@ TAG_PREFIXES = {
     "connection:": "connection_tag / CONNECTION_TAG_PREFIX",
     "lock:": "lock_name, connection_lock, dbt_workspace_lock, org_lock_prefix / LOCK_PREFIX",
     "tag:": "org_limit_name / TAG_LIMIT_PREFIX",
+    "dalgo:": "PLATFORM_TAG, OPERATIONS_TAG",
 }
 """A literal (plain or f-string) starting with one of these spells a tag or a limit's name."""
 
@@ -46,6 +47,11 @@ NAMES = {
     "WaitingForLock": "WAITING_FOR_LOCK",
     "AwaitingConcurrencySlot": "AWAITING_SLOT",
     "sync-connection": "SYNC_FLOW_NAME",
+    "check-warehouse": "CHECK_WAREHOUSE_FLOW_NAME",
+    "check-source": "CHECK_SOURCE_FLOW_NAME",
+    "discover-source": "DISCOVER_SOURCE_FLOW_NAME",
+    "dbt-operation": "DBT_OPERATION_FLOW_NAME",
+    "delete-org": "DELETE_ORG_FLOW_NAME",
     "dbt-workspace": "WORKSPACE_RESOURCE, workspace_block_name, dbt_workspace_lock",
     "dalgo-warehouse": "WAREHOUSE_BLOCK_TYPE",
     "dalgo-source": "SOURCE_BLOCK_TYPE",

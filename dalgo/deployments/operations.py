@@ -15,10 +15,20 @@ from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from dalgo.naming import kind_tag, org_object_name, org_tag, triggered_by_tag
+from dalgo.naming import (
+    CHECK_SOURCE_FLOW_NAME,
+    CHECK_WAREHOUSE_FLOW_NAME,
+    DBT_OPERATION_FLOW_NAME,
+    DELETE_ORG_FLOW_NAME,
+    DISCOVER_SOURCE_FLOW_NAME,
+    GIT_PULL_OPERATION,
+    OPERATIONS_TAG,
+    kind_tag,
+    org_object_name,
+    org_tag,
+    triggered_by_tag,
+)
 from dalgo.settings import Settings
-
-OPERATIONS_TAG = "dalgo:operation"
 
 
 @dataclass(frozen=True)
@@ -33,45 +43,45 @@ class Operation:
 
 
 CHECK_WAREHOUSE = Operation(
-    name="check-warehouse",
-    flow_name="check-warehouse",
+    name=CHECK_WAREHOUSE_FLOW_NAME,
+    flow_name=CHECK_WAREHOUSE_FLOW_NAME,
     entrypoint="dalgo.flows.warehouse.check_warehouse",
     kind="check",
     description="Check that an org's warehouse answers.",
 )
 DELETE_ORG = Operation(
-    name="delete-org",
-    flow_name="delete-org",
+    name=DELETE_ORG_FLOW_NAME,
+    flow_name=DELETE_ORG_FLOW_NAME,
     entrypoint="dalgo.flows.org.delete_org",
     kind="maintenance",
     description="Remove everything an org owns in Prefect, then the org itself.",
 )
 
 CHECK_SOURCE = Operation(
-    name="check-source",
-    flow_name="check-source",
+    name=CHECK_SOURCE_FLOW_NAME,
+    flow_name=CHECK_SOURCE_FLOW_NAME,
     entrypoint="dalgo.flows.sources.check_source_flow",
     kind="check",
     description="Check that a source's connector can connect.",
 )
 DISCOVER_SOURCE = Operation(
-    name="discover-source",
-    flow_name="discover-source",
+    name=DISCOVER_SOURCE_FLOW_NAME,
+    flow_name=DISCOVER_SOURCE_FLOW_NAME,
     entrypoint="dalgo.flows.sources.discover_source_flow",
     kind="discover",
     description="List the streams a source offers.",
 )
 
 DBT_OPERATION = Operation(
-    name="dbt-operation",
-    flow_name="dbt-operation",
+    name=DBT_OPERATION_FLOW_NAME,
+    flow_name=DBT_OPERATION_FLOW_NAME,
     entrypoint="dalgo.flows.transform.dbt_operation",
     kind="dbt",
     description="Run a dbt command on an org's dbt workspace.",
 )
 GIT_PULL = Operation(
-    name="git-pull",
-    flow_name="dbt-operation",
+    name=GIT_PULL_OPERATION,
+    flow_name=DBT_OPERATION_FLOW_NAME,
     entrypoint="dalgo.flows.transform.dbt_operation",
     kind="git",
     description="Pull the git repository of an org's dbt workspace.",

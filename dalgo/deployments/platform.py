@@ -32,10 +32,10 @@ from prefect.flows import Flow
 from dalgo.deployments.client import prefect_client
 from dalgo.deployments.crashes import ensure_crash_detection
 from dalgo.deployments.operations import ensure_work_pool
+from dalgo.naming import PLATFORM_TAG
 from dalgo.settings import Settings
 
 PREFECT_YAML = Path(__file__).resolve().parents[2] / "prefect.yaml"
-PLATFORM_TAG = "dalgo:platform"
 INTERVAL_ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)
 
 Schedule = CronSchedule | IntervalSchedule

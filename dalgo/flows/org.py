@@ -24,7 +24,7 @@ from dalgo.db.models import Org
 from dalgo.flows.results import record_result
 from dalgo.flows.time_limit import remove_org_time_limit
 from dalgo.ingestion.workspace import remove_workspace
-from dalgo.naming import org_tag
+from dalgo.naming import DELETE_ORG_FLOW_NAME, org_tag
 from dalgo.prefect_objects import (
     org_block_documents,
     org_concurrency_limit_names,
@@ -36,7 +36,7 @@ from dalgo.settings import get_settings
 ACTIVE_STATES = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
 
 
-@flow(name="delete-org")
+@flow(name=DELETE_ORG_FLOW_NAME)
 async def delete_org(org: str) -> dict[str, Any]:
     """Remove every block, deployment, flow run, concurrency limit and variable of the org, its Airbyte
     workspace (if it has one), its local files, then its memberships, invitations and the org

@@ -15,7 +15,7 @@ from dalgo.connectors.source import check_source, discover_streams
 from dalgo.connectors.spec import merge_secrets
 from dalgo.flows.results import record_result
 from dalgo.flows.time_limit import org_time_limit, run_held_to, stopped_state
-from dalgo.naming import source_block_name
+from dalgo.naming import CHECK_SOURCE_FLOW_NAME, DISCOVER_SOURCE_FLOW_NAME, source_block_name
 from dalgo.sandbox import warn_if_off
 from dalgo.settings import get_settings
 
@@ -43,7 +43,7 @@ def org_folder(org: str) -> Path:
     return get_settings().org_home(org)
 
 
-@flow(name="check-source")
+@flow(name=CHECK_SOURCE_FLOW_NAME)
 async def check_source_flow(org: str, source_id: str) -> dict[str, Any]:
     """Check that the source's connector can connect with its configuration: `{ok, message}`."""
     logger = get_run_logger()
@@ -63,7 +63,7 @@ async def check_source_flow(org: str, source_id: str) -> dict[str, Any]:
     return result
 
 
-@flow(name="discover-source")
+@flow(name=DISCOVER_SOURCE_FLOW_NAME)
 async def discover_source_flow(org: str, source_id: str) -> dict[str, Any]:
     """List the streams the source offers, with their fields and sync modes: `{streams}`."""
     logger = get_run_logger()

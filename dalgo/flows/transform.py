@@ -51,6 +51,7 @@ from dalgo.flows.time_limit import org_time_limit
 from dalgo.flows.warehouse import outbound_warehouse_problem
 from dalgo.naming import (
     COMPLETED_WITH_WARNINGS,
+    DBT_OPERATION_FLOW_NAME,
     WORKSPACE_RESOURCE,
     warehouse_block_name,
     workspace_block_name,
@@ -392,7 +393,7 @@ async def _load_warehouse(org: str) -> WarehouseBlock | None:
     return warehouse
 
 
-@flow(name="dbt-operation")
+@flow(name=DBT_OPERATION_FLOW_NAME)
 async def dbt_operation(
     org: str,
     command: str,

@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger
 
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.flows.results import record_result
-from dalgo.naming import warehouse_block_name
+from dalgo.naming import CHECK_WAREHOUSE_FLOW_NAME, warehouse_block_name
 from dalgo.netguard import outbound_problem
 from dalgo.settings import Settings, get_settings
 
@@ -21,7 +21,7 @@ def outbound_warehouse_problem(warehouse: WarehouseBlock, settings: Settings) ->
     return None
 
 
-@flow(name="check-warehouse")
+@flow(name=CHECK_WAREHOUSE_FLOW_NAME)
 async def check_warehouse(org: str) -> dict[str, Any]:
     """Load the org's saved warehouse and check that it answers; the result is `{ok, message}`."""
     logger = get_run_logger()

@@ -24,12 +24,12 @@ from prefect.client.schemas.filters import (
 
 from dalgo.deployments.client import prefect_client
 from dalgo.deployments.platform import (
-    PLATFORM_TAG,
     PlatformDeploymentError,
     apply_platform_deployments,
     deploy,
     read_prefect_yaml,
 )
+from dalgo.naming import PLATFORM_TAG
 from dalgo.settings import Settings
 
 JOBS = {
