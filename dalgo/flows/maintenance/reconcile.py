@@ -42,7 +42,7 @@ from dalgo.naming import (
     org_of_limit,
     tag_value,
 )
-from dalgo.prefect_objects import org_deployment_ids, org_flow_run_ids
+from dalgo.prefect_objects import filter_block_documents, org_deployment_ids, org_flow_run_ids
 from dalgo.settings import get_settings
 
 PAGE = 200
@@ -72,18 +72,8 @@ async def _pages(read: Any) -> list[Any]:
 
 async def _block_documents(client: PrefectClient, like: str) -> list[dict[str, Any]]:
     async def read(offset: int) -> list[dict[str, Any]]:
-        response = await client.request(
-            "POST",
-            "/block_documents/filter",
-            json={
-                "block_documents": {"name": {"like_": like}},
-                "include_secrets": False,
-                "limit": PAGE,
-                "offset": offset,
-            },
-        )
-        response.raise_for_status()
-        return [d for d in response.json() if _platform_block((d.get("block_type") or {}).get("slug", ""))]
+        documents = await filter_block_documents(client, like, limit=PAGE, offset=offset)
+        return [d for d in documents if _platform_block((d.get("block_type") or {}).get("slug", ""))]
 
     return await _pages(read)
 
