@@ -48,22 +48,6 @@ PG_URL = os.environ.get("DALGO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:54
 PASSWORD = USER_PASSWORD
 # A fresh Prefect server migrates its database first: minutes on a busy 2-core machine.
 SERVER_START_TIMEOUT_S = 300.0
-# Modules whose tests take minutes each, run first so that, with the suite split over several
-# processes (`make test`), no process is left running one of them alone at the end.
-SLOW_MODULES_FIRST = (
-    "tests/test_demo.py",
-    "tests/faults/test_worker_faults.py",
-    "tests/api/test_dbt.py",
-    "tests/flows/test_pipeline_speed.py",
-    "tests/flows/test_pipeline.py",
-    "tests/flows/test_time_limit.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put the slow modules first, each kept whole and in its own order; the rest keep theirs."""
-    rank = {module: position for position, module in enumerate(SLOW_MODULES_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 def free_port() -> int:
