@@ -15,66 +15,12 @@ import httpx
 import psutil
 
 from dalgo.deployments.client import auth_headers
-from tests.conftest import ProcessOutput, free_port
+from tests.support.network import free_port
+from tests.support.processes import ProcessOutput, alive, describe, process_tree
+from tests.support.stack import RUN_TIMEOUT_S, SLEEPER_FLOW, START_RUN
 
 READY_TIMEOUT_S = 300
-RUN_TIMEOUT_S = 180
 STOP_TIMEOUT_S = 60
-
-SLEEPER_FLOW = """
-import time
-
-from prefect import flow
-
-
-@flow
-def sleeper(seconds: int = 600) -> None:
-    time.sleep(seconds)
-"""
-
-START_RUN = """
-import sys, time
-
-from prefect import flow
-from prefect.client.orchestration import get_client
-from prefect.deployments import run_deployment
-
-if __name__ == "__main__":
-    source, pool, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    sleeper = flow.from_source(source=source, entrypoint="sleeper.py:sleeper")
-    sleeper.deploy(name="sleep", work_pool_name=pool, build=False, push=False, print_next_steps=False)
-    run = run_deployment("sleeper/sleep", timeout=0)
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while not client.read_flow_run(run.id).state.is_running():
-            if time.monotonic() > deadline:
-                sys.exit(f"flow run {run.id} not running after {timeout} s")
-            time.sleep(0.5)
-    print(run.id)
-"""
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
-
-
-def _describe(proc: psutil.Process) -> str:
-    try:
-        return f"{proc.pid} {' '.join(proc.cmdline())}"
-    except psutil.Error:
-        return f"{proc.pid} (gone)"
-
-
-def _tree(pid: int) -> list[psutil.Process]:
-    """A process and all its descendants, as found now."""
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
 
 
 def test_serve_starts_the_stack_and_stops_every_process(tmp_path: Path) -> None:
@@ -163,24 +109,25 @@ def test_serve_starts_the_stack_and_stops_every_process(tmp_path: Path) -> None:
         )
         assert started.returncode == 0, started.stdout + started.stderr
 
-        tree = _tree(serve.pid)
-        commands = [_describe(p) for p in tree]
+        tree = process_tree(serve.pid)
+        commands = [describe(p) for p in tree]
         assert len(tree) >= 5, commands
-        assert any("prefect.engine" in c or "_workspace_supervisor" in c for c in commands), commands
+        assert any("prefect.engine" in c for c in commands), commands
+        assert not any("_workspace_supervisor" in c for c in commands), commands
 
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(timeout=STOP_TIMEOUT_S) == 0, output.text
         deadline = time.monotonic() + 10
-        while any(_alive(p) for p in tree) and time.monotonic() < deadline:
+        while any(alive(p) for p in tree) and time.monotonic() < deadline:
             time.sleep(0.2)
-        survivors = [_describe(p) for p in tree if _alive(p)]
+        survivors = [describe(p) for p in tree if alive(p)]
         assert survivors == []
         assert "Crashed" in (home / "logs" / "worker.log").read_text()
     finally:
         if serve.poll() is None:
-            tree += _tree(serve.pid)
+            tree += process_tree(serve.pid)
         for proc in tree:
-            if _alive(proc):
+            if alive(proc):
                 with suppress(psutil.Error):
                     proc.kill()
         serve.wait(timeout=30)

@@ -6,15 +6,14 @@ org carries `org:<slug>` and `kind:<kind>`, and a name that starts with the slug
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from prefect.client.orchestration import PrefectClient
-from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.exceptions import ObjectNotFound
 
+from dalgo.deployments.work_pools import ensure_work_pool
 from dalgo.naming import (
     CHECK_SOURCE_FLOW_NAME,
     CHECK_WAREHOUSE_FLOW_NAME,
@@ -88,15 +87,6 @@ GIT_PULL = Operation(
 )
 
 _known_deployments: dict[tuple[str, str, str], uuid.UUID] = {}
-
-
-async def ensure_work_pool(client: PrefectClient, settings: Settings) -> None:
-    """Make the process work pool the platform's runs go to, unless it exists."""
-    try:
-        await client.read_work_pool(settings.work_pool)
-    except ObjectNotFound:
-        with contextlib.suppress(ObjectAlreadyExists):
-            await client.create_work_pool(WorkPoolCreate(name=settings.work_pool, type="process"))
 
 
 async def ensure_operation_deployment(

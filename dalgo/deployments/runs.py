@@ -1,25 +1,21 @@
-"""Reading an org's runs, their steps, results and logs from Prefect, and cancelling them.
+"""An org's runs read from Prefect: the run list, the reads a run's detail and logs share
+(`run_detail`, `run_logs`), and cancelling.
 
-Nothing is copied: every answer is a filtered, paginated Prefect query. A run belongs to an org
-when it carries the tag `org:<slug>`; any other run is treated as if it did not exist.
+Nothing is copied: every answer is a filtered, paginated Prefect query (a list's count is kept a
+few seconds, `RUN_COUNT_TTL_S`). A run belongs to an org when it carries the tag `org:<slug>`; any
+other run is treated as if it did not exist.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    ArtifactFilterType,
     FlowRunFilter,
     FlowRunFilterParentFlowRunId,
     FlowRunFilterParentTaskRunId,
@@ -27,19 +23,16 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateName,
     FlowRunFilterStateType,
     FlowRunFilterTags,
-    LogFilter,
-    LogFilterFlowRunId,
-    LogFilterLevel,
     TaskRunFilter,
     TaskRunFilterFlowRunId,
 )
-from prefect.client.schemas.objects import FlowRun, Log, TaskRun
-from prefect.client.schemas.sorting import LogSort
+from prefect.client.schemas.objects import FlowRun, TaskRun
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelling
+from pydantic import BaseModel, ConfigDict
 
-from dalgo.flow_run_pages import PREFECT_MAX_LIMIT, newest_first_page
-from dalgo.flows.results import RESULT_ARTIFACT_TYPE
+from dalgo.deployments.read_cache import ShortCache
+from dalgo.flow_run_pages import newest_first_page
 from dalgo.naming import (
     AWAITING_SLOT,
     COMPLETED_WITH_WARNINGS,
@@ -70,9 +63,6 @@ RunState = Literal[
 ]
 API_STATES: tuple[str, ...] = get_args(RunState)
 
-LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
 
 def _state_filter(state: str) -> FlowRunFilterState:
     """The Prefect filter for one API state."""
@@ -95,8 +85,11 @@ class RunFilters:
     state: str | None = None
 
 
-@dataclass(frozen=True)
-class RunSummary:
+class RunSummary(BaseModel):
+    """A run as the run list shows it."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: uuid.UUID
     name: str
     kind: str | None
@@ -107,11 +100,13 @@ class RunSummary:
     end_time: datetime | None
     duration_s: float | None
     triggered_by: str
-    created: datetime | None
 
 
-@dataclass(frozen=True)
-class Step:
+class RunStep(BaseModel):
+    """One step of a run: a task run, or a subflow run (a pipeline's sync or dbt command)."""
+
+    model_config = ConfigDict(frozen=True)
+
     id: uuid.UUID
     name: str
     type: str
@@ -120,8 +115,11 @@ class Step:
     end_time: datetime | None
 
 
-@dataclass(frozen=True)
-class LogEntry:
+class LogEntry(BaseModel):
+    """One log line of a run, with the name of the step that wrote it (None: the run itself)."""
+
+    model_config = ConfigDict(frozen=True)
+
     timestamp: datetime
     level: str
     step: str | None
@@ -146,7 +144,6 @@ def summarize(run: FlowRun) -> RunSummary:
         end_time=end,
         duration_s=duration,
         triggered_by=tag_value(run.tags, TRIGGERED_BY_TAG_PREFIX) or "schedule",
-        created=run.created,
     )
 
 
@@ -163,22 +160,16 @@ def _org_run_filter(org: str, filters: RunFilters) -> FlowRunFilter:
     )
 
 
-LONG_LIST_MEMORY = 4096
-"""How many run lists (org and filters) a process remembers as longer than the page last asked."""
+RUN_COUNT_TTL_S = 5.0
+"""How long a list's count is taken as the count of its next pages, in seconds."""
 
-_long_lists: OrderedDict[str, None] = OrderedDict()
-"""Lists that needed a count last time: their next count is asked alongside the page. A hint for
-speed only; every answer is read from Prefect."""
+_counts: ShortCache[str, int] = ShortCache(ttl_s=RUN_COUNT_TTL_S, max_entries=4096)
+"""The counts of lists longer than a page, by filter, in this process."""
 
 
-def _remember_length(key: str, long: bool) -> None:
-    if long:
-        _long_lists[key] = None
-        _long_lists.move_to_end(key)
-        while len(_long_lists) > LONG_LIST_MEMORY:
-            _long_lists.popitem(last=False)
-    else:
-        _long_lists.pop(key, None)
+async def _count(client: PrefectClient, key: str, run_filter: FlowRunFilter) -> int:
+    """Prefect's count of the filter's runs, kept for the next pages and next asks."""
+    return await _counts.read(key, lambda: client.count_flow_runs(flow_run_filter=run_filter))
 
 
 async def list_runs(
@@ -188,31 +179,51 @@ async def list_runs(
     started, then id: stable across pages), and how many match in all.
 
     The page is read with one run more than asked, so a page that shows the end of the list gives
-    the total without a count. A list that needed a count last time (or a page past the first) gets
-    its count read at the same time as the page rather than after it."""
+    the total without a count. A list longer than a page is counted once every `RUN_COUNT_TTL_S`
+    seconds at most: a count read since, and not contradicted by the page (a page never shows
+    more runs than the count), serves the next pages and the next asks. A list that needed a count
+    last time has its count read alongside the page rather than after it."""
     run_filter = _org_run_filter(org, filters)
     key = run_filter.model_dump_json()
-    if offset > 0 or key in _long_lists:
+    kept = _counts.get(key)
+    counted: int | None
+    if kept is None and (offset > 0 or key in _long_lists):
         page, counted = await asyncio.gather(
-            newest_first_page(client, run_filter, limit, offset),
-            client.count_flow_runs(flow_run_filter=run_filter),
+            newest_first_page(client, run_filter, limit, offset), _count(client, key, run_filter)
         )
-        total = page.total if page.total is not None else counted
     else:
         page = await newest_first_page(client, run_filter, limit, offset)
-        if page.total is not None:
-            total = page.total
-        else:
-            total = await client.count_flow_runs(flow_run_filter=run_filter)
-    _remember_length(key, page.total is None)
+        counted = kept
+    if page.total is not None:
+        total = page.total
+        _counts.forget(key)
+        _long_lists.pop(key, None)
+    else:
+        seen = offset + len(page.runs) + 1 if page.runs else 0
+        if counted is None or counted < seen or (not page.runs and kept is not None):
+            _counts.forget(key)
+            counted = await _count(client, key, run_filter)
+        total = max(counted, seen)
+        _long_lists[key] = None
+        if len(_long_lists) > LONG_LIST_MEMORY:
+            _long_lists.pop(next(iter(_long_lists)))
     return [summarize(r) for r in page.runs], total
 
 
-def _belongs(run: FlowRun, org: str) -> bool:
+LONG_LIST_MEMORY = 4096
+"""How many run lists (org and filters) a process remembers as longer than one page."""
+
+_long_lists: dict[str, None] = {}
+"""Lists that needed a count last time: their next count is asked alongside the page."""
+
+
+def belongs(run: FlowRun, org: str) -> bool:
+    """Whether the run is the org's (or was, for an org being deleted)."""
     return org_tag(org) in run.tags or org_deletion_tag(org) in run.tags
 
 
-async def _read_run(client: PrefectClient, run_id: uuid.UUID) -> FlowRun | None:
+async def read_run(client: PrefectClient, run_id: uuid.UUID) -> FlowRun | None:
+    """The run, or None when Prefect has none with that id."""
     try:
         return await client.read_flow_run(run_id)
     except ObjectNotFound:
@@ -221,164 +232,22 @@ async def _read_run(client: PrefectClient, run_id: uuid.UUID) -> FlowRun | None:
 
 async def get_org_run(client: PrefectClient, org: str, run_id: uuid.UUID) -> FlowRun | None:
     """The run, only when it belongs to the org."""
-    run = await _read_run(client, run_id)
-    return run if run is not None and _belongs(run, org) else None
+    run = await read_run(client, run_id)
+    return run if run is not None and belongs(run, org) else None
 
 
-async def _children(client: PrefectClient, run_ids: list[uuid.UUID]) -> list[FlowRun]:
+async def child_runs(client: PrefectClient, run_ids: list[uuid.UUID]) -> list[FlowRun]:
     """The subflow runs directly below the runs."""
     return await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=run_ids))
     )
 
 
-async def _descendant_runs(client: PrefectClient, run_id: uuid.UUID) -> list[FlowRun]:
-    """Every subflow run below the run, at any depth (one read per level)."""
-    found: dict[uuid.UUID, FlowRun] = {}
-    frontier = [run_id]
-    while frontier:
-        children = [c for c in await _children(client, frontier) if c.id not in found and c.id != run_id]
-        found.update((c.id, c) for c in children)
-        frontier = [c.id for c in children]
-    return list(found.values())
-
-
-async def _task_runs(client: PrefectClient, flow_run_ids: list[uuid.UUID]) -> list[TaskRun]:
+async def task_runs_of(client: PrefectClient, flow_run_ids: list[uuid.UUID]) -> list[TaskRun]:
+    """The task runs of the flow runs."""
     return await client.read_task_runs(
         task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=flow_run_ids))
     )
-
-
-def _steps(task_runs: list[TaskRun], subflows: list[FlowRun]) -> list[Step]:
-    """The run's steps from its task runs and subflow runs, in the order they started; a task run
-    that only wraps a subflow is shown as that subflow."""
-    subflow_tasks = {s.parent_task_run_id for s in subflows}
-    steps = [
-        Step(t.id, t.name, "task", api_state(t.state), t.start_time, t.end_time)
-        for t in task_runs
-        if t.id not in subflow_tasks
-    ]
-    steps += [Step(s.id, s.name, "flow", api_state(s.state), s.start_time, s.end_time) for s in subflows]
-    return sorted(steps, key=lambda s: (s.start_time is None, s.start_time or datetime.min))
-
-
-@dataclass(frozen=True)
-class RunDetail:
-    """A run of the org with its steps and, once it has ended, its result."""
-
-    run: FlowRun
-    steps: list[Step]
-    result: Any
-
-
-async def run_detail(client: PrefectClient, org: str, run_id: uuid.UUID) -> RunDetail | None:
-    """The run with its steps and result, only when it belongs to the org. The run, its task runs,
-    its subflow runs and its result artifact are read at once (one round trip's wait); what was
-    read about a run of another org is dropped unseen."""
-    run, task_runs, subflows, result = await asyncio.gather(
-        _read_run(client, run_id),
-        _task_runs(client, [run_id]),
-        _children(client, [run_id]),
-        _result_artifact(client, run_id),
-    )
-    if run is None or not _belongs(run, org):
-        return None
-    final = run.state is not None and run.state.is_final()
-    return RunDetail(run, _steps(task_runs, subflows), result if final else None)
-
-
-async def _result_artifact(client: PrefectClient, run_id: uuid.UUID) -> Any:
-    artifacts = await client.read_artifacts(
-        artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
-            type=ArtifactFilterType(any_=[RESULT_ARTIFACT_TYPE]),
-        )
-    )
-    if not artifacts:
-        return None
-    data = artifacts[-1].data
-    if isinstance(data, str):
-        try:
-            return json.loads(data)
-        except ValueError:
-            return data
-    return data
-
-
-async def run_result(client: PrefectClient, run: FlowRun) -> Any:
-    """The result the run recorded, or None."""
-    return await _result_artifact(client, run.id)
-
-
-async def org_run_logs(
-    client: PrefectClient, org: str, run_id: uuid.UUID, offset: int, limit: int, level: str | None
-) -> tuple[list[LogEntry], int | None] | None:
-    """The logs of the org's run and all its steps, oldest first, and the offset of the next page
-    (None on the last); None when the run is not the org's. The run and its subflows are read at
-    once, then their logs and task names at once; nothing is returned before the org is checked."""
-    run, subflows = await asyncio.gather(_read_run(client, run_id), _descendant_runs(client, run_id))
-    if run is None or not _belongs(run, org):
-        return None
-    return await _logs(client, run, subflows, offset, limit, level)
-
-
-async def _logs(
-    client: PrefectClient,
-    run: FlowRun,
-    subflows: list[FlowRun],
-    offset: int,
-    limit: int,
-    level: str | None,
-) -> tuple[list[LogEntry], int | None]:
-    flow_names: dict[uuid.UUID, str | None] = {run.id: None, **{s.id: s.name for s in subflows}}
-    log_filter = LogFilter(
-        flow_run_id=LogFilterFlowRunId(any_=list(flow_names)),
-        level=LogFilterLevel(ge_=LOG_LEVELS[level]) if level else None,
-    )
-    task_runs, (logs, more) = await asyncio.gather(
-        _task_runs(client, list(flow_names)), _log_page(client, log_filter, offset, limit)
-    )
-    task_names = {t.id: t.name for t in task_runs}
-
-    def step_of(task_run_id: uuid.UUID | None, flow_run_id: uuid.UUID | None) -> str | None:
-        if task_run_id is not None and task_run_id in task_names:
-            return task_names[task_run_id]
-        return flow_names.get(flow_run_id) if flow_run_id is not None else None
-
-    entries = [
-        LogEntry(
-            timestamp=log.timestamp,
-            level=_level_name(log.level),
-            step=step_of(log.task_run_id, log.flow_run_id),
-            message=_ANSI.sub("", log.message),
-        )
-        for log in logs
-    ]
-    return entries, (offset + limit if more else None)
-
-
-async def _log_page(
-    client: PrefectClient, log_filter: LogFilter, offset: int, limit: int
-) -> tuple[list[Log], bool]:
-    """One page of logs oldest first, and whether more follow: one log more is read to know,
-    in the same read when that fits in Prefect's limit, else in a second read at the same time."""
-    if limit < PREFECT_MAX_LIMIT:
-        logs = await client.read_logs(
-            log_filter=log_filter, limit=limit + 1, offset=offset, sort=LogSort.TIMESTAMP_ASC
-        )
-        return logs[:limit], len(logs) > limit
-    logs, after = await asyncio.gather(
-        client.read_logs(log_filter=log_filter, limit=limit, offset=offset, sort=LogSort.TIMESTAMP_ASC),
-        client.read_logs(log_filter=log_filter, limit=1, offset=offset + limit, sort=LogSort.TIMESTAMP_ASC),
-    )
-    return logs, bool(after)
-
-
-def _level_name(level: int) -> str:
-    for name, number in sorted(LOG_LEVELS.items(), key=lambda item: -item[1]):
-        if level >= number:
-            return name
-    return "debug"
 
 
 async def cancel_run(client: PrefectClient, run: FlowRun) -> bool:

@@ -32,6 +32,7 @@ from dalgo.deployments.client import (
     prefect_auth_string,
 )
 from dalgo.deployments.platform import deploy_at_start
+from dalgo.deployments.work_pools import prepare_work_pool, worker_path
 from dalgo.sandbox import SANDBOX_OFF_WARNING
 from dalgo.settings import Settings
 from dalgo.stack.checks import (
@@ -350,9 +351,10 @@ class LocalStack:
         """
         pool = self.settings.work_pool
         name = f"{pool}-{socket.gethostname()}"
-        env = {**self.env, "PREFECT_API_URL": api_url}
+        env = {**self.env, "PREFECT_API_URL": api_url, "PATH": worker_path(self.env.get("PATH"))}
         for key, value in WORKER_ENV.items():
             env.setdefault(key, value)
+        prepare_work_pool(self.settings, api_url)
         seen: dict[str, str | None] = {}
 
         def read_before() -> bool:

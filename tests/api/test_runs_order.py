@@ -21,7 +21,7 @@ from dalgo.deployments.operations import CHECK_WAREHOUSE, ensure_operation_deplo
 from dalgo.flow_run_pages import all_runs
 from dalgo.naming import kind_tag, org_tag
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles
+from tests.support.accounts import OrgWithRoles
 
 MONTH_AHEAD = timedelta(days=30)
 
@@ -164,3 +164,29 @@ def test_every_run_is_read_page_after_page(
             return [run.id for run in await all_runs(prefect, run_filter, "start", page_size=8)]
 
     assert asyncio.run(read_all()) == expected
+
+
+def test_a_kept_count_serves_the_next_pages_until_a_page_contradicts_it(
+    client: TestClient,
+    scheduled_runs: ScheduledRuns,
+    make_org_with_roles: Callable[[], OrgWithRoles],
+) -> None:
+    """A list longer than a page is counted once and the count serves the next asks for a few
+    seconds; runs made meanwhile show on the pages at once, and a page that reaches past the kept
+    count has the count read again."""
+    org = make_org_with_roles()
+    base = datetime.now(UTC) + MONTH_AHEAD
+    scheduled_runs.make(org.slug, [base + timedelta(hours=i) for i in range(12)])
+    first = client.get(f"/api/v1/orgs/{org.slug}/runs?limit=5", headers=org.headers["guest"]).json()
+    assert first["count"] == 12
+
+    newer = scheduled_runs.make(org.slug, [base + timedelta(days=1, hours=i) for i in range(10)])
+    again = client.get(f"/api/v1/orgs/{org.slug}/runs?limit=5", headers=org.headers["guest"]).json()
+    assert [run["id"] for run in again["data"]] == [str(run_id) for run_id in reversed(newer[5:])]
+    assert again["count"] == 12
+
+    further = client.get(
+        f"/api/v1/orgs/{org.slug}/runs?limit=5&offset=15", headers=org.headers["guest"]
+    ).json()
+    assert len(further["data"]) == 5
+    assert further["count"] == 22

@@ -29,13 +29,13 @@ from dalgo.deployments.client import prefect_client
 from dalgo.deployments.crashes import AUTOMATION_NAME
 from dalgo.deployments.factory import Schedule
 from dalgo.deployments.fairness import Placement, org_run_limit, set_org_run_limit
-from dalgo.deployments.runs import run_result
-from dalgo.flows import locks
+from dalgo.deployments.run_detail import run_result
+from dalgo.flows.concurrency import hold_lock, read_limit
 from dalgo.flows.pipeline import DbtStep, Step, SyncStep, plan_steps, run_pipeline
 from dalgo.run_states import api_state
 from dalgo.settings import Settings, get_settings
-from tests.conftest import unique_slug
 from tests.slow_prefect import slow_prefect
+from tests.support.accounts import unique_slug
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +226,7 @@ def test_the_first_failed_step_stops_the_run_unless_told_to_go_on(
 @flow(name="hold-a-lock")
 async def hold_a_lock(org: str, resource: str, wait_s: float) -> str:
     """A flow that uses a resource through `hold_lock`, as a sync or dbt flow can."""
-    async with locks.hold_lock(org, resource, lease_s=60, wait_s=wait_s):
+    async with hold_lock(org, resource, lease_s=60, wait_s=wait_s):
         return "held"
 
 
@@ -301,7 +301,7 @@ def test_a_free_lock_taken_through_a_slow_prefect_is_held_once_and_released(
 
     async def active_slots() -> int:
         async with prefect_client(settings) as client:
-            limit = await locks.read_limit(client, name)
+            limit = await read_limit(client, name)
             assert limit is not None
             return limit.active_slots
 

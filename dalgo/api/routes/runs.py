@@ -14,8 +14,8 @@ from prefect.client.schemas.objects import FlowRun
 
 from dalgo.api.deps import MAX_OFFSET, OrgContext, PageParams, SettingsDep, require
 from dalgo.api.schemas.common import Page
-from dalgo.api.schemas.runs import LogPage, LogPublic, RunDetailPublic, RunPublic, StepPublic
-from dalgo.deployments import runs
+from dalgo.api.schemas.runs import LogPage, LogPublic, RunDetailPublic, RunPublic, RunStepPublic
+from dalgo.deployments import run_detail, run_logs, runs
 from dalgo.deployments.client import shared_prefect_client
 from dalgo.deployments.runs import RunState
 
@@ -35,7 +35,7 @@ SharedPrefect = Annotated[PrefectClient, Depends(shared_prefect)]
 
 
 def _public(summary: runs.RunSummary) -> RunPublic:
-    return RunPublic.model_validate(summary, from_attributes=True)
+    return RunPublic(**dict(summary))
 
 
 async def _org_run(client: PrefectClient, org: str, run_id: uuid.UUID) -> FlowRun:
@@ -69,12 +69,12 @@ async def read_run(
     run_id: uuid.UUID, member: Annotated[OrgContext, require("can_view_runs")], client: SharedPrefect
 ) -> RunDetailPublic:
     """One run with its steps and, once it has ended, its result."""
-    detail = await runs.run_detail(client, member.org.slug, run_id)
+    detail = await run_detail.run_detail(client, member.org.slug, run_id)
     if detail is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=RUN_NOT_FOUND)
     return RunDetailPublic(
-        **_public(runs.summarize(detail.run)).model_dump(),
-        steps=[StepPublic.model_validate(step, from_attributes=True) for step in detail.steps],
+        **dict(detail.summary),
+        steps=[RunStepPublic(**dict(step)) for step in detail.steps],
         result=detail.result,
     )
 
@@ -89,12 +89,12 @@ async def read_run_logs(
     level: LogLevel | None = None,
 ) -> LogPage:
     """The logs of the run and all its steps, oldest first; `next_offset` is null on the last page."""
-    page = await runs.org_run_logs(client, member.org.slug, run_id, offset, limit, level)
+    page = await run_logs.org_run_logs(client, member.org.slug, run_id, offset, limit, level)
     if page is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=RUN_NOT_FOUND)
     entries, next_offset = page
     return LogPage(
-        data=[LogPublic.model_validate(entry, from_attributes=True) for entry in entries],
+        data=[LogPublic(**dict(entry)) for entry in entries],
         next_offset=next_offset,
     )
 

@@ -1,46 +1,34 @@
-"""Bodies of an org's run routes: runs, their steps and their logs."""
+"""Bodies of an org's run routes: runs, their steps and their logs.
+
+The fields are those of the run reads' own models (`dalgo.deployments.runs`), held once there; the
+classes here give them their names in the API."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
-
-class RunPublic(BaseModel):
-    id: uuid.UUID
-    name: str
-    kind: str | None
-    pipeline_id: str | None
-    state: str
-    state_message: str | None
-    start_time: datetime | None
-    end_time: datetime | None
-    duration_s: float | None
-    triggered_by: str
+from dalgo.deployments.runs import LogEntry, RunStep, RunSummary
 
 
-class StepPublic(BaseModel):
-    id: uuid.UUID
-    name: str
-    type: str
-    state: str
-    start_time: datetime | None
-    end_time: datetime | None
+class RunPublic(RunSummary):
+    """A run in the org's run list."""
+
+
+class RunStepPublic(RunStep):
+    """One step of a run: a task run, or a subflow run (a pipeline's sync or dbt command)."""
 
 
 class RunDetailPublic(RunPublic):
-    steps: list[StepPublic]
+    """A run with its steps and, once it has ended, its result."""
+
+    steps: list[RunStepPublic]
     result: Any | None = None
 
 
-class LogPublic(BaseModel):
-    timestamp: datetime
-    level: str
-    step: str | None
-    message: str
+class LogPublic(LogEntry):
+    """One log line of a run."""
 
 
 class LogPage(BaseModel):
