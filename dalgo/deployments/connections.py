@@ -29,7 +29,7 @@ from dalgo.deployments.factory import (
     find_org_deployment,
 )
 from dalgo.deployments.fairness import Placement, ensure_placement
-from dalgo.flows.locks import is_held, read_limit
+from dalgo.flows.concurrency import is_held, read_limit
 from dalgo.naming import (
     CONNECTION_BLOCK_TYPE,
     SYNC_FLOW_NAME,

@@ -3,7 +3,7 @@
 The number is the limit of Prefect's tag concurrency limit on `org:<slug>` (kept by Prefect as the
 global concurrency limit `tag:org:<slug>`), made with the platform's default the first time an org
 gets a pipeline and changed only by platform admins. An org's top-level runs each hold one slot
-of it while they run (dalgo/flows/locks.py), so one org's backlog waits for its own slots and
+of it while they run (dalgo/flows/concurrency.py), so one org's backlog waits for its own slots and
 never for another org's.
 
 Which work pool and queue an org's runs go to is data on the org (`Org.work_pool`,
@@ -23,7 +23,7 @@ from sqlmodel import Session, select
 from dalgo.db.engine import make_engine
 from dalgo.db.models import Org
 from dalgo.deployments.operations import ensure_work_pool
-from dalgo.flows.locks import read_limit
+from dalgo.flows.concurrency import read_limit
 from dalgo.naming import org_limit_name
 from dalgo.settings import Settings
 

@@ -40,7 +40,7 @@ from dalgo.deployments.factory import (
     delete_org_deployment,
 )
 from dalgo.deployments.fairness import Placement, ensure_org_run_limit, ensure_placement
-from dalgo.deployments.locks import Lock, locks_of
+from dalgo.deployments.lock_holders import Lock, locks_of
 from dalgo.flows.pipeline import Step, parse_step, step_parameters, step_resources
 from dalgo.naming import (
     PIPELINE_FLOW_NAME,

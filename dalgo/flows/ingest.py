@@ -22,7 +22,7 @@ from dalgo.command_limit import CommandTimeLimitError
 from dalgo.connectors.catalogue import connector
 from dalgo.connectors.source import check_config, get_source, prepare_airbyte
 from dalgo.connectors.spec import merge_secrets
-from dalgo.flows.locks import hold_lock, org_run_slot
+from dalgo.flows.concurrency import hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.sources import connectors_dir, org_folder
 from dalgo.flows.time_limit import org_time_limit, run_held_to, stopped_state

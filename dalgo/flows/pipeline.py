@@ -26,8 +26,8 @@ from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run as current_run
 from prefect.states import Cancelled, Completed, Failed
 
+from dalgo.flows.concurrency import LockWaitTimeoutError, org_run_slot, tag_run_hook, wait_until_free
 from dalgo.flows.dbt_commands import COMMANDS
-from dalgo.flows.locks import LockWaitTimeoutError, org_run_slot, tag_run_hook, wait_until_free
 from dalgo.flows.results import record_result
 from dalgo.flows.slots import give_way_while_org_full
 from dalgo.naming import (

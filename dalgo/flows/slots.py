@@ -10,7 +10,7 @@ limits (which are per deployment, not per org). Only the runs of the full org wa
 in the pool, holding nothing.
 
 A run gives way only while it is younger than its wait limit; after that it waits in place
-(`dalgo.flows.locks.org_run_slot`), which fails it after the same limit, as before.
+(`dalgo.flows.concurrency.org_run_slot`), which fails it after the same limit, as before.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from prefect.context import FlowRunContext
 from prefect.exceptions import Pause
 from prefect.states import Scheduled
 
-from dalgo.flows.locks import is_held, read_limit
+from dalgo.flows.concurrency import is_held, read_limit
 from dalgo.naming import AWAITING_SLOT, org_limit_name
 
 GIVE_WAY_S = 20.0

@@ -33,6 +33,7 @@ from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.command_limit import CommandTimeLimitError, held_to
 from dalgo.flows import git
+from dalgo.flows.concurrency import hold_lock, org_run_slot
 from dalgo.flows.dbt_commands import COMMANDS
 from dalgo.flows.dbt_profiles import (
     PACKAGE_FILES,
@@ -44,7 +45,6 @@ from dalgo.flows.dbt_profiles import (
     read_project_file,
 )
 from dalgo.flows.dbt_runner import DbtInvocation, DbtOutcome, run_dbt
-from dalgo.flows.locks import hold_lock, org_run_slot
 from dalgo.flows.results import record_result
 from dalgo.flows.slots import give_way_while_org_full
 from dalgo.flows.time_limit import org_time_limit

@@ -26,7 +26,7 @@ from tests.run_logs import log_messages_once_there
 
 SEED = [{"type": "dbt", "command": "seed"}]
 SLOW_RUN_TIMEOUT_S = 900
-"""On a busy machine a lock's first try (dalgo.flows.locks) can time out after the server granted
+"""On a busy machine a lock's first try (dalgo.flows.concurrency) can time out after the server granted
 it, and the step then waits for that lease to expire (two minutes) before it runs."""
 
 

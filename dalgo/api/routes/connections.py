@@ -20,7 +20,7 @@ from dalgo.deployments.factory import DeploymentFactoryError
 from dalgo.deployments.fairness import placement_of
 from dalgo.deployments.ingestion import remove_connection_from_server
 from dalgo.deployments.pipelines import pipelines_using
-from dalgo.flows.locks import connection_resource
+from dalgo.flows.concurrency import connection_resource
 
 router = APIRouter(prefix="/orgs/{org}/connections", tags=["connections"])
 

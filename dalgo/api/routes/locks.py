@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from dalgo.api.deps import OrgContext, PrefectDep, require
 from dalgo.api.schemas.locks import LockPublic
-from dalgo.deployments.locks import org_locks
+from dalgo.deployments.lock_holders import org_locks
 
 router = APIRouter(prefix="/orgs/{org}/locks", tags=["locks"])
 

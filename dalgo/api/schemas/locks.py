@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
-
-from pydantic import BaseModel
+from dalgo.deployments.lock_holders import Lock
 
 
-class LockPublic(BaseModel):
-    resource: str
-    holder_run_id: uuid.UUID | None
-    since: datetime | None
+class LockPublic(Lock):
+    """A locked resource of the org and the run holding it (null while its lease runs out after the
+    run died)."""

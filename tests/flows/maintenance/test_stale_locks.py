@@ -23,7 +23,7 @@ from prefect.concurrency.sync import concurrency
 from prefect.states import Crashed
 
 from dalgo.deployments.client import prefect_client
-from dalgo.flows.maintenance.locks import free_stale_locks, holder_runs
+from dalgo.flows.maintenance.stale_locks import free_stale_locks, holder_runs
 from dalgo.naming import kind_tag, org_tag
 from dalgo.settings import Settings
 from tests.conftest import OrgWithRoles

@@ -1,20 +1,20 @@
 """An org's locks as the API shows them: which resources are locked, by which run, since when.
 
 The lock itself is Prefect's global concurrency limit `lock:<org>:<resource>`; the holder is the
-running flow run that uses the resource (dalgo/flows/locks.py). Two queries answer for all the
+running flow run that uses the resource (dalgo/flows/concurrency.py). Two queries answer for all the
 org's locks: the limits (paged over the platform's limits, 200 at a time) and the org's runs.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.objects import FlowRun
+from pydantic import BaseModel, ConfigDict
 
-from dalgo.flows.locks import (
+from dalgo.flows.concurrency import (
     active_org_runs,
     holder_of,
     is_held,
@@ -28,10 +28,11 @@ from dalgo.naming import lock_name
 PAGE = 200
 
 
-@dataclass(frozen=True)
-class Lock:
+class Lock(BaseModel):
     """A locked resource of the org and the run holding it (None while its lease runs out after the
     run died)."""
+
+    model_config = ConfigDict(frozen=True)
 
     resource: str
     holder_run_id: uuid.UUID | None
@@ -41,8 +42,8 @@ class Lock:
 def _lock(resource: str, runs: list[FlowRun]) -> Lock:
     holder = holder_of(runs, resource)
     if holder is None:
-        return Lock(resource, None, None)
-    return Lock(resource, reported_run_id(holder), started_at(holder))
+        return Lock(resource=resource, holder_run_id=None, since=None)
+    return Lock(resource=resource, holder_run_id=reported_run_id(holder), since=started_at(holder))
 
 
 async def locked_resources(client: PrefectClient, org: str) -> list[str]:
