@@ -27,7 +27,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.deployments.operations import DBT_OPERATION, GIT_PULL, start_operation
-from dalgo.flows.transform import workspace_folders
+from dalgo.flows.dbt_folders import workspace_folders
 from dalgo.naming import WORKSPACE_RESOURCE, dbt_workspace_lock, org_tag, workspace_block_name
 from dalgo.settings import Settings
 

@@ -139,7 +139,7 @@ def _run_name() -> str:
 
 async def _git_backed(org: str) -> bool:
     from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
-    from dalgo.flows.transform import needs_git_pull
+    from dalgo.flows.dbt_steps import needs_git_pull
 
     try:
         workspace: DbtWorkspaceBlock = await DbtWorkspaceBlock.aload(workspace_block_name(org))
@@ -219,7 +219,7 @@ async def _run_step(org: str, pipeline_id: str, index: int, step: Step, wait_s: 
         logger.error("Step %d (%s) did not start: %s", index, step.label, exc)
         return StepOutcome(step.label, step.type, "failed", None, str(exc))
     if isinstance(step, DbtStep):
-        from dalgo.flows.transform import unneeded_because
+        from dalgo.flows.dbt_steps import unneeded_because
 
         reason = await unneeded_because(org, step.command)
         if reason is not None:

@@ -1,29 +1,21 @@
 """Every dbt and git command on an org's dbt workspace, as one flow holding the workspace's lock.
 
-The workspace's files live in a stable folder per org on the worker (`DALGO_HOME/orgs/<slug>/dbt/`:
-`repo/` the checkout, `target/` dbt's target folder, so partial parsing stays warm between runs,
-`logs/`). A command loads the workspace and warehouse blocks by name when it runs; its parameters
-carry no secret. Every git and dbt command runs in the org's sandbox (`dalgo.sandbox`, see
-`dalgo.flows.dbt_runner` and `dalgo.flows.git`), held to the org's time limit for a command
-(`dalgo.flows.time_limit`).
+A command loads the workspace and warehouse blocks by name when it runs; its parameters carry no
+secret. It works in the workspace's folders on the worker (`dalgo.flows.dbt_folders`). Every git
+and dbt command runs in the org's sandbox (`dalgo.sandbox`, see `dalgo.flows.dbt_runner` and
+`dalgo.flows.git`), held to the org's time limit for a command (`dalgo.flows.time_limit`). The
+options a command takes are checked by `dalgo.flows.dbt_options`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-import os
 import shutil
-import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import anyio
-import yaml  # type: ignore[import-untyped]
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import ConcurrencyLeaseHolder
 from prefect.runtime import flow_run
@@ -34,15 +26,14 @@ from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.command_limit import CommandTimeLimitError, held_to
 from dalgo.flows import git
 from dalgo.flows.concurrency import hold_lock, org_run_slot
-from dalgo.flows.dbt_commands import COMMANDS
+from dalgo.flows.dbt_deps import record_deps
+from dalgo.flows.dbt_folders import WorkspaceFolders, workspace_folders
+from dalgo.flows.dbt_options import dbt_args, operation_problem
 from dalgo.flows.dbt_profiles import (
-    PACKAGE_FILES,
     ProjectError,
     check_local_packages,
-    listed_packages,
     private_profiles_dir,
     profile_name,
-    read_project_file,
 )
 from dalgo.flows.dbt_runner import DbtInvocation, DbtOutcome, run_dbt
 from dalgo.flows.results import record_result
@@ -59,234 +50,7 @@ from dalgo.naming import (
 from dalgo.sandbox import SandboxUnavailableError, warn_if_off
 from dalgo.settings import Settings, get_settings
 
-SELECTABLE: Final = ("run", "test", "seed", "build", "docs-generate")
-FULL_REFRESHABLE: Final = ("run", "seed", "build")
 NEEDS_WAREHOUSE: Final = ("run", "test", "seed", "build", "docs-generate")
-DOCS_FILE = "static_index.html"
-DEPS_RECORD = "deps-installed.json"
-"""The file in the workspace's folder that says what the last successful `dbt deps` installed."""
-DEFAULT_INSTALL_PATH = "dbt_packages"
-SKIPPABLE: Final = ("git-pull", "deps")
-"""The commands a pipeline skips when they would change nothing (see `unneeded_because`)."""
-MAX_SELECTOR_LENGTH = 1000
-_SELECTOR_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,:+*@/=-")
-
-
-def needs_git_pull(workspace: DbtWorkspaceBlock) -> bool:
-    """Whether the workspace's project comes from a git repository, so that a pipeline pulls it
-    before its dbt steps (every workspace has a git URL today; a plain folder would not)."""
-    return bool(workspace.git_url)
-
-
-@dataclass(frozen=True)
-class WorkspaceFolders:
-    """The org's dbt folders on this worker."""
-
-    root: Path
-
-    @property
-    def org_dir(self) -> Path:
-        """The org's own folder: the only place a sandboxed git or dbt process may write."""
-        return self.root.parent
-
-    @property
-    def repo(self) -> Path:
-        return self.root / "repo"
-
-    @property
-    def target(self) -> Path:
-        return self.root / "target"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def deps_record(self) -> Path:
-        return self.root / DEPS_RECORD
-
-    @property
-    def docs(self) -> Path:
-        """The generated documentation, one self-contained page."""
-        return self.target / DOCS_FILE
-
-    def _unlinked(self, path: Path) -> bool:
-        """Whether no part of `path` below the org's folder is a symbolic link. Tenant code may
-        write in the org's folder; the platform, outside the sandbox, must not follow a link it left
-        there (to another org's folder, or a file of the platform)."""
-        return path.resolve() == self.org_dir.resolve() / path.relative_to(self.org_dir)
-
-    def confine(self) -> None:
-        """Make the workspace's folders; ProjectError when one of them is a symbolic link."""
-        for folder in (self.root, self.repo, self.target, self.logs):
-            with contextlib.suppress(OSError):
-                folder.mkdir(parents=True, exist_ok=True)
-            if not folder.is_dir() or not self._unlinked(folder):
-                raise ProjectError(
-                    f"The workspace's folder {folder.name}/ is not a plain folder (a symbolic link?): "
-                    "remove the workspace and save it again."
-                )
-
-    def served_docs(self) -> Path | None:
-        """The generated documentation's file, resolved, when it exists and no link leads to it."""
-        docs = self.docs
-        return docs.resolve() if docs.is_file() and self._unlinked(docs) else None
-
-    def project(self, workspace: DbtWorkspaceBlock) -> Path:
-        """The dbt project's folder inside the checkout; ProjectError when it leads outside it."""
-        project = (self.repo / workspace.project_dir).resolve()
-        if not project.is_relative_to(self.repo.resolve()):
-            raise ProjectError("The project_dir leads outside the repository.")
-        return project
-
-
-def workspace_folders(org: str, settings: Settings | None = None) -> WorkspaceFolders:
-    """Where the org's dbt workspace keeps its files."""
-    return WorkspaceFolders((settings or get_settings()).org_home(org) / "dbt")
-
-
-def packages_fingerprint(project: Path) -> str:
-    """A digest of the project's packages.yml and dependencies.yml (what `dbt deps` installs from)."""
-    digest = hashlib.sha256()
-    for name in PACKAGE_FILES:
-        text = read_project_file(project / name)
-        digest.update(f"{name}\0{'-' if text is None else text}\0".encode())
-    return digest.hexdigest()
-
-
-def _deps_state(folders: WorkspaceFolders, project: Path) -> dict[str, str]:
-    where = str(project.relative_to(folders.repo.resolve()))
-    return {"project": where, "packages": packages_fingerprint(project)}
-
-
-def record_deps(folders: WorkspaceFolders, project: Path) -> None:
-    """Remember what a successful `dbt deps` installed from. The file is written anew and renamed
-    into place, so a link left at its name is replaced, never followed."""
-    descriptor, temporary = tempfile.mkstemp(prefix=".deps-", dir=folders.root)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        json.dump(_deps_state(folders, project), file)
-    Path(temporary).replace(folders.deps_record)
-
-
-def _packages_installed(folders: WorkspaceFolders, project: Path) -> bool:
-    """Whether the packages the project lists are in its install folder (dbt clean may remove it)."""
-    if not listed_packages(project):
-        return True
-    text = read_project_file(project / "dbt_project.yml") or ""
-    try:
-        settings = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return False
-    place = settings.get("packages-install-path") if isinstance(settings, dict) else None
-    place = DEFAULT_INSTALL_PATH if place is None else place
-    if not isinstance(place, str) or "{" in place:
-        return False
-    folder = project / place
-    if folder.is_symlink() or not folder.is_dir():
-        return False
-    return folder.resolve().is_relative_to(folders.org_dir.resolve()) and any(folder.iterdir())
-
-
-def deps_unchanged(folders: WorkspaceFolders, workspace: DbtWorkspaceBlock) -> bool:
-    """Whether `dbt deps` would change nothing: the last successful one on this worker installed
-    from the same packages.yml and dependencies.yml, and the packages are still installed."""
-    project = folders.project(workspace)
-    try:
-        text = read_project_file(folders.deps_record)
-        recorded = json.loads(text) if text else None
-    except ValueError:  # a link at the record's name (ProjectError) or not JSON
-        return False
-    return recorded == _deps_state(folders, project) and _packages_installed(folders, project)
-
-
-def _unneeded_because(command: str, workspace: DbtWorkspaceBlock, folders: WorkspaceFolders) -> str | None:
-    try:
-        folders.confine()
-        if command == "git-pull":
-            commit = git.unchanged_checkout(folders.repo, workspace, folders.org_dir)
-            if commit is None:
-                return None
-            branch = f"branch {workspace.branch}" if workspace.branch else "the default branch"
-            return (
-                f"the tip of {branch} of {workspace.git_url} is still {commit[:12]}, "
-                "which this worker checked out last"
-            )
-        checked_out = git.is_checked_out(folders.repo, workspace, folders.org_dir)
-        if checked_out and deps_unchanged(folders, workspace):
-            return (
-                "packages.yml and dependencies.yml are as they were at the last successful dbt deps "
-                "on this worker, and the packages are still installed"
-            )
-    except (ProjectError, SandboxUnavailableError, OSError):
-        return None
-    return None
-
-
-async def unneeded_because(org: str, command: str) -> str | None:
-    """Why a pipeline's `git-pull` or `deps` step need not run now, as a phrase, or None when it
-    must: `git-pull` when the branch's tip is the commit this worker's checkout holds (and its files
-    are as committed), `deps` when the packages files are those of the last successful `dbt deps`
-    here and the packages are still installed. Anything unclear (no checkout, the remote not
-    answering, an unreadable file) means the step runs."""
-    if command not in SKIPPABLE:
-        return None
-    workspace = await _load_workspace(org)
-    settings = get_settings()
-    if workspace is None or not needs_git_pull(workspace):
-        return None
-    if git.local_repository_problem(workspace.git_url, org, settings) is not None:
-        return None
-    reason: str | None = await anyio.to_thread.run_sync(
-        _unneeded_because, command, workspace, workspace_folders(org, settings)
-    )
-    return reason
-
-
-def selector_problem(value: str) -> str | None:
-    """What is wrong with a `select` or `exclude` value (dbt's node selection syntax), or None."""
-    if len(value) > MAX_SELECTOR_LENGTH:
-        return f"A selector can be at most {MAX_SELECTOR_LENGTH} characters long."
-    words = value.split()
-    if not words:
-        return "A selector cannot be empty."
-    for word in words:
-        if word.startswith("-") or not set(word) <= _SELECTOR_CHARACTERS:
-            return (
-                f"{word!r} is not a dbt selector: use model names, tags, paths and the characters "
-                "+ * @ : , . / = (space separated)."
-            )
-    return None
-
-
-def operation_problem(
-    command: str, select: str | None, exclude: str | None, full_refresh: bool
-) -> str | None:
-    """Why the command cannot run with these options, as a sentence, or None."""
-    if command not in COMMANDS:
-        return f"Unknown command {command!r}: use one of {', '.join(COMMANDS)}."
-    for name, value in (("select", select), ("exclude", exclude)):
-        if value is None:
-            continue
-        if command not in SELECTABLE:
-            return f"{name} applies only to {', '.join(SELECTABLE)}."
-        problem = selector_problem(value)
-        if problem:
-            return problem
-    if full_refresh and command not in FULL_REFRESHABLE:
-        return f"full_refresh applies only to {', '.join(FULL_REFRESHABLE)}."
-    return None
-
-
-def dbt_args(command: str, select: str | None, exclude: str | None, full_refresh: bool) -> list[str]:
-    """The dbt command line (without the folders) for a dbt command of the workspace."""
-    args = ["docs", "generate", "--static"] if command == "docs-generate" else [command]
-    if select:
-        args += ["--select", *select.split()]
-    if exclude:
-        args += ["--exclude", *exclude.split()]
-    if full_refresh:
-        args.append("--full-refresh")
-    return args
 
 
 def _empty(folder: Path) -> None:
@@ -377,7 +141,8 @@ def _holder() -> ConcurrencyLeaseHolder | None:
     return ConcurrencyLeaseHolder(type="flow_run", id=uuid.UUID(run_id)) if run_id else None
 
 
-async def _load_workspace(org: str) -> DbtWorkspaceBlock | None:
+async def load_workspace(org: str) -> DbtWorkspaceBlock | None:
+    """The org's dbt workspace block, or None when it has none."""
     try:
         workspace: DbtWorkspaceBlock = await DbtWorkspaceBlock.aload(workspace_block_name(org))
     except ValueError:
@@ -416,7 +181,7 @@ async def dbt_operation(
         "full_refresh": full_refresh,
     }
     problem = operation_problem(command, select, exclude, full_refresh)
-    workspace = await _load_workspace(org)
+    workspace = await load_workspace(org)
     warehouse = await _load_warehouse(org)
     settings = get_settings()
     if workspace is None:

@@ -14,7 +14,7 @@ import yaml  # type: ignore[import-untyped]
 
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
-from dalgo.flows import git, transform
+from dalgo.flows import dbt_folders, dbt_options, dbt_steps, git, transform
 from dalgo.flows.dbt_events import DbtEventReader, NodeTaskRuns, node_label, parse_results
 from dalgo.flows.dbt_profiles import ProjectError, check_local_packages, private_profiles_dir, profile_name
 from dalgo.flows.dbt_runner import DbtInvocation, summarise
@@ -26,12 +26,12 @@ from tests.secrets_registry import register_secret
 
 def test_the_interface_pipelines_rely_on() -> None:
     workspace = DbtWorkspaceBlock(git_url="file:///srv/repo.git", target_schema="analytics")
-    assert transform.needs_git_pull(workspace)
+    assert dbt_steps.needs_git_pull(workspace)
     assert transform.dbt_operation.name == "dbt-operation"
 
 
 def test_commands_and_their_options() -> None:
-    assert transform.dbt_args("build", "tag:daily +orders", "stg_x", True) == [
+    assert dbt_options.dbt_args("build", "tag:daily +orders", "stg_x", True) == [
         "build",
         "--select",
         "tag:daily",
@@ -40,13 +40,13 @@ def test_commands_and_their_options() -> None:
         "stg_x",
         "--full-refresh",
     ]
-    assert transform.dbt_args("docs-generate", None, None, False) == ["docs", "generate", "--static"]
-    assert transform.operation_problem("run", "path:models/staging,tag:x", None, True) is None
-    assert "Unknown command" in str(transform.operation_problem("drop", None, None, False))
-    assert "select applies only" in str(transform.operation_problem("git-pull", "x", None, False))
-    assert "full_refresh applies only" in str(transform.operation_problem("test", None, None, True))
+    assert dbt_options.dbt_args("docs-generate", None, None, False) == ["docs", "generate", "--static"]
+    assert dbt_options.operation_problem("run", "path:models/staging,tag:x", None, True) is None
+    assert "Unknown command" in str(dbt_options.operation_problem("drop", None, None, False))
+    assert "select applies only" in str(dbt_options.operation_problem("git-pull", "x", None, False))
+    assert "full_refresh applies only" in str(dbt_options.operation_problem("test", None, None, True))
     for bad in ("--profiles-dir /tmp", "x --target-path /", "a'b", "", "x" * 1001):
-        assert transform.operation_problem("run", bad, None, False) is not None, bad
+        assert dbt_options.operation_problem("run", bad, None, False) is not None, bad
 
 
 def _warehouse(password: str) -> WarehouseBlock:
@@ -271,7 +271,7 @@ def test_dbt_json_lines_become_log_lines_and_node_names() -> None:
 
 def test_the_platform_follows_no_link_left_in_the_workspace_folder(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path / "home")
-    folders = transform.workspace_folders("north", settings)
+    folders = dbt_folders.workspace_folders("north", settings)
     folders.confine()
     assert folders.target.is_dir() and folders.served_docs() is None
     folders.docs.write_text("<html></html>")

@@ -27,8 +27,9 @@ from dalgo.blocks.dbt_workspace import (
 from dalgo.blocks.warehouses.base import MASK
 from dalgo.deployments import dbt
 from dalgo.deployments.connections import run_brief
+from dalgo.flows.dbt_folders import workspace_folders
+from dalgo.flows.dbt_options import operation_problem
 from dalgo.flows.git import local_repository_problem
-from dalgo.flows.transform import operation_problem, workspace_folders
 from dalgo.netguard import outbound_problem
 from dalgo.settings import Settings
 

@@ -28,8 +28,8 @@ from dalgo.deployments import connections, pipelines
 from dalgo.deployments.factory import DeploymentFactoryError, Schedule
 from dalgo.deployments.fairness import placement_of
 from dalgo.deployments.lock_holders import Lock, locks_of, org_locks
+from dalgo.flows.dbt_options import operation_problem
 from dalgo.flows.pipeline import DbtStep, Step, SyncStep, step_parameters
-from dalgo.flows.transform import operation_problem
 from dalgo.settings import Settings
 
 router = APIRouter(prefix="/orgs/{org}/pipelines", tags=["pipelines"])
