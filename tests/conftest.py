@@ -3,82 +3,39 @@ a real SMTP server (aiosmtpd), and the API app in-process against all three."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import httpx
-import psycopg2
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags, LogFilter, LogFilterFlowRunId
-from sqlmodel import Session, select
 
 from dalgo.api.main import create_app
-from dalgo.api.services.accounts import create_user
-from dalgo.db.models import Membership, Org, User
-from dalgo.deployments.client import auth_headers, prefect_client
-from dalgo.naming import org_tag
+from dalgo.db.models import User
+from dalgo.deployments.client import auth_headers
+from dalgo.deployments.work_pools import prepare_work_pool, worker_path
 from dalgo.settings import Settings
 from dalgo.stack.supervisor import WORKER_ENV, worker_limit
 from tests import prefect_env
-from tests.secret_scan import ResponseRecorder as ResponseRecorder
-from tests.secret_scan import SessionRecord, recording_send, report, scan_session
-from tests.secrets_registry import USER_PASSWORD, known_secrets
+from tests.secret_scan import ResponseRecorder, SessionRecord, recording_send, report, scan_session
+from tests.secrets_registry import known_secrets
+from tests.support.accounts import ROLE_SLUGS, Api, OrgWithRoles, unique_email
+from tests.support.databases import DatabaseMaker, admin_execute
+from tests.support.mail import Mailbox
+from tests.support.network import free_port
 
-PG_URL = os.environ.get("DALGO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PASSWORD = USER_PASSWORD
 # A fresh Prefect server migrates its database first: minutes on a busy 2-core machine.
 SERVER_START_TIMEOUT_S = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _admin_execute(sql: str) -> None:
-    connection = psycopg2.connect(PG_URL)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-    finally:
-        connection.close()
-
-
-@dataclass
-class DatabaseMaker:
-    """Makes fresh Postgres databases for the session and remembers their URLs."""
-
-    urls: list[str] = field(default_factory=list)
-
-    def __call__(self, purpose: str) -> str:
-        name = f"dalgo_test_{purpose}_{uuid.uuid4().hex[:10]}"
-        _admin_execute(f'CREATE DATABASE "{name}"')
-        url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-        self.urls.append(url)
-        return url
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +44,7 @@ def make_database() -> Iterator[DatabaseMaker]:
     maker = DatabaseMaker()
     yield maker
     for url in maker.urls:
-        _admin_execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        admin_execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -174,35 +131,6 @@ def prefect_api_url(
     log.close()
 
 
-@dataclass
-class Mailbox:
-    """Mails received by the test SMTP server."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    record: SessionRecord | None = None
-
-    async def handle_DATA(self, server: object, session: object, envelope: Envelope) -> str:  # noqa: N802
-        content = envelope.content or b""
-        raw = content if isinstance(content, bytes) else content.encode()
-        message = message_from_bytes(raw, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        with self.lock:
-            self.messages.append(message)
-            if self.record is not None:
-                self.record.mails.append(message)
-        return "250 OK"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        with self.lock:
-            return [m for m in self.messages if m["To"] == address]
-
-    def last_to(self, address: str) -> EmailMessage:
-        found = self.to(address)
-        assert found, f"no mail reached {address}"
-        return found[-1]
-
-
 @pytest.fixture(scope="session")
 def mailbox(session_record: SessionRecord) -> Iterator[tuple[Mailbox, int]]:
     """A real SMTP server (aiosmtpd) on a free port, and the mails it received (also recorded
@@ -256,7 +184,9 @@ def worker(settings: Settings, client: TestClient) -> Iterator[str]:
         "DALGO_DATABASE_URL": str(settings.database_url),
         "DALGO_WORK_POOL": settings.work_pool,
         "DALGO_ALLOW_PRIVATE_NETWORKS": "true",
+        "PATH": worker_path(os.environ.get("PATH")),
     }
+    prepare_work_pool(settings, str(settings.prefect_api_url))
     log_path = home / "worker.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
@@ -302,21 +232,6 @@ def worker(settings: Settings, client: TestClient) -> Iterator[str]:
     log.close()
 
 
-def wait_for_run(
-    client: TestClient, org: str, run_id: str, headers: dict[str, str], timeout_s: float = 120
-) -> dict[str, object]:
-    """Poll the run through the API until it has ended; its detail."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        response = client.get(f"/api/v1/orgs/{org}/runs/{run_id}", headers=headers)
-        assert response.status_code == 200, response.text
-        body: dict[str, object] = response.json()
-        if body["state"] in ("completed", "completed_with_warnings", "failed", "crashed", "cancelled"):
-            return body
-        assert time.monotonic() < deadline, f"run {run_id} still {body['state']} after {timeout_s} s"
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="session")
 def recorder(session_record: SessionRecord) -> ResponseRecorder:
     """Every answer any TestClient received in this session so far."""
@@ -341,49 +256,6 @@ def mails(mailbox: tuple[Mailbox, int]) -> Mailbox:
     return mailbox[0]
 
 
-def unique_email(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}@example.org"
-
-
-def unique_slug(prefix: str = "org") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@dataclass
-class Api:
-    """Small helpers over the test client for making users, orgs and members."""
-
-    client: TestClient
-    engine: object
-
-    def make_user(self, email: str | None = None, *, platform_admin: bool = False) -> User:
-        with Session(self.engine) as session:  # type: ignore[arg-type]
-            user = create_user(session, email or unique_email(), PASSWORD, is_platform_admin=platform_admin)
-            session.commit()
-            session.refresh(user)
-            return user
-
-    def login(self, email: str, password: str = PASSWORD) -> dict[str, str]:
-        response = self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
-        assert response.status_code == 200, response.text
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-    def make_org(self, admin_headers: dict[str, str], slug: str | None = None) -> str:
-        slug = slug or unique_slug()
-        response = self.client.post(
-            "/api/v1/orgs", json={"name": f"Org {slug}", "slug": slug}, headers=admin_headers
-        )
-        assert response.status_code == 201, response.text
-        return slug
-
-    def add_member(self, org_slug: str, user: User, role: str) -> None:
-        """Adds a membership directly (the invitation path has tests of its own)."""
-        with Session(self.engine) as session:  # type: ignore[arg-type]
-            org = session.exec(select(Org).where(Org.slug == org_slug)).one()
-            session.add(Membership(user_id=user.id, org_id=org.id, role_slug=role))
-            session.commit()
-
-
 @pytest.fixture(scope="session")
 def api(client: TestClient, engine: object) -> Api:
     return Api(client, engine)
@@ -394,16 +266,6 @@ def platform_admin(api: Api) -> dict[str, str]:
     """Headers of a platform admin."""
     user = api.make_user(unique_email("admin"), platform_admin=True)
     return api.login(user.email)
-
-
-ROLE_SLUGS = ("guest", "analyst", "pipeline-manager", "account-manager", "super-admin")
-
-
-@dataclass
-class OrgWithRoles:
-    slug: str
-    headers: dict[str, dict[str, str]]
-    users: dict[str, User]
 
 
 @pytest.fixture(scope="session")
@@ -422,68 +284,3 @@ def make_org_with_roles(api: Api, platform_admin: dict[str, str]) -> Callable[..
         return OrgWithRoles(slug, headers, users)
 
     return make
-
-
-def org_run_parameters_and_logs(settings: Settings, org: str) -> tuple[str, str]:
-    """The parameters of every run of the org (as JSON) and every log line of them, from Prefect."""
-
-    async def read() -> tuple[str, str]:
-        async with prefect_client(settings) as prefect:
-            runs = await prefect.read_flow_runs(
-                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[org_tag(org)]))
-            )
-            logs = await prefect.read_logs(
-                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[r.id for r in runs]))
-            )
-            return json.dumps([r.parameters for r in runs]), "\n".join(log.message for log in logs)
-
-    return asyncio.run(read())
-
-
-@contextlib.contextmanager
-def open_duckdb(path: str | Path, timeout_s: float = 30) -> Iterator[Any]:
-    """The DuckDB file opened read-only, once the run that wrote it has let go of it (a run's
-    process can hold the file's lock for a moment after the run is marked finished)."""
-    import duckdb
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            connection = duckdb.connect(str(path), read_only=True)
-            break
-        except duckdb.IOException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-class ProcessOutput:
-    """Collects a process's output lines on a thread, so reading never blocks the test."""
-
-    def __init__(self, stream: Iterator[str]) -> None:
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: Iterator[str]) -> None:
-        for line in stream:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, needle: str, timeout_s: float, proc: subprocess.Popen[str]) -> None:
-        """Wait until a line holds `needle`; fail with the output if the process ends or time runs out."""
-        deadline = time.monotonic() + timeout_s
-        while needle not in self.text:
-            if proc.poll() is not None:
-                self._thread.join(5)
-                pytest.fail(f"{proc.args!r} exited with {proc.returncode}:\n{self.text}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {needle!r} after {timeout_s} s:\n{self.text}")
-            time.sleep(0.5)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.conftest import free_port
+from tests.support.network import free_port
 
 HOP_HEADERS = {"content-length", "transfer-encoding", "connection", "content-encoding"}
 

@@ -25,7 +25,7 @@ from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.conftest import free_port
+from tests.support.network import free_port
 
 
 class Mode(enum.Enum):

@@ -25,7 +25,8 @@ import httpx
 import psutil
 
 from dalgo.demo.repo import EXAMPLE_PROJECT, prepare_repository
-from tests.conftest import ProcessOutput, free_port
+from tests.support.network import free_port
+from tests.support.processes import ProcessOutput, alive, process_tree
 
 RUN_TIMEOUT_S = 600
 STOP_TIMEOUT_S = 60
@@ -46,21 +47,6 @@ REUSED_STEPS = [
 TABLE_ROW = re.compile(r"^\s*(\w+)\.(\w+)\s+[│|]\s+(\d+)\s*$", re.MULTILINE)
 STEP_ROW = re.compile(r"^\s*demo--step(\d)-(\S+)\s+[│|]\s+(\w+)\s+[│|]\s+([\d.]+) s\s*$", re.MULTILINE)
 LOGIN = re.compile(r"^Log in as (\S+) with password (\S+) \(org 'demo'\)\.$", re.MULTILINE)
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return bool(proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE)
-    except psutil.Error:
-        return False
-
-
-def _tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
 
 
 def _printed_tables(text: str) -> dict[str, int]:
@@ -170,19 +156,19 @@ def test_demo_runs_end_to_end_and_again_reusing_what_exists(tmp_path: Path) -> N
             assert api.get("/orgs/demo/runs", params=done).json()["count"] == 2
             assert api.get("/orgs/demo/sources").json()["count"] == 1
             assert api.get("/orgs/demo/connections").json()["count"] == 1
-        tree = _tree(serve.pid)
+        tree = process_tree(serve.pid)
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(timeout=STOP_TIMEOUT_S) == 0, output.text
         deadline = time.monotonic() + 10
-        while any(_alive(p) for p in tree) and time.monotonic() < deadline:
+        while any(alive(p) for p in tree) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert [p.pid for p in tree if _alive(p)] == []
+        assert [p.pid for p in tree if alive(p)] == []
         assert _check_run_output(output.text, warehouse, STEP_NAMES_UNCHANGED) == rows
     finally:
         if serve.poll() is None:
-            tree += _tree(serve.pid)
+            tree += process_tree(serve.pid)
         for proc in tree:
-            if _alive(proc):
+            if alive(proc):
                 with suppress(psutil.Error):
                     proc.kill()
         serve.wait(timeout=30)

@@ -10,7 +10,8 @@ import pytest
 
 from dalgo.mail import MailError, OutboxMailer, SmtpMailer, mailer_from_settings
 from dalgo.settings import Settings
-from tests.conftest import Mailbox, free_port
+from tests.support.mail import Mailbox
+from tests.support.network import free_port
 
 
 def test_without_smtp_mails_are_written_to_the_outbox(tmp_path: Path) -> None:

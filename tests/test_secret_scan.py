@@ -26,7 +26,6 @@ from sqlmodel import Session
 
 from dalgo.db.engine import make_engine, migrate
 from dalgo.db.models import AuditEntry
-from tests.conftest import PG_URL, _admin_execute
 from tests.secret_scan import (
     LogRecorder,
     ResponseRecorder,
@@ -42,6 +41,7 @@ from tests.secret_scan import (
     scan_session,
 )
 from tests.secrets_registry import MIN_LENGTH, known_secrets, register_private_key, register_secret
+from tests.support.databases import PG_URL, admin_execute
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -174,9 +174,9 @@ def test_log_lines_of_the_process_and_log_files_are_scanned(tmp_path: Path) -> N
 def scratch_database() -> Iterator[str]:
     """A database of this test's own (not one of the session's, which the session scans)."""
     name = f"dalgo_scan_scratch_{uuid.uuid4().hex[:10]}"
-    _admin_execute(f'CREATE DATABASE "{name}"')
+    admin_execute(f'CREATE DATABASE "{name}"')
     yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 PREFECT_TABLES = """

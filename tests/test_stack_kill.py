@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.conftest import ProcessOutput, free_port
-from tests.test_stack import RUN_TIMEOUT_S, SLEEPER_FLOW, START_RUN, _alive, _describe, _tree
+from tests.support.network import free_port
+from tests.support.processes import ProcessOutput, alive, describe, process_tree
+from tests.support.stack import RUN_TIMEOUT_S, SLEEPER_FLOW, START_RUN
 
 GONE_WITHIN_S = 15.0
 READY_TIMEOUT_S = 600
@@ -56,8 +57,8 @@ def _stack_processes(home: Path) -> list[str]:
     found = []
     for proc in psutil.process_iter():
         with suppress(psutil.Error):
-            if proc.environ().get("DALGO_HOME") == str(home) and _alive(proc):
-                found.append(_describe(proc))
+            if proc.environ().get("DALGO_HOME") == str(home) and alive(proc):
+                found.append(describe(proc))
     return found
 
 
@@ -74,7 +75,7 @@ def _port_free(port: int) -> bool:
 
 def _kill_all(procs: list[psutil.Process]) -> None:
     for proc in procs:
-        if _alive(proc):
+        if alive(proc):
             with suppress(psutil.Error):
                 proc.kill()
 
@@ -116,13 +117,13 @@ def test_kill_9_of_serve_leaves_nothing_behind(tmp_path: Path) -> None:
         assert started.returncode == 0, started.stdout + started.stderr
         run_id = started.stdout.strip().splitlines()[-1]
 
-        tree = _tree(serve.pid)
+        tree = process_tree(serve.pid)
         flow_runs = []
         for proc in tree:
             with suppress(psutil.Error):
                 if proc.environ().get("PREFECT__FLOW_RUN_ID") == run_id:
                     flow_runs.append(proc)
-        assert flow_runs, [_describe(p) for p in tree]
+        assert flow_runs, [describe(p) for p in tree]
         assert any(os.getpgid(p.pid) == p.pid for p in flow_runs), "a flow run leads a group of its own"
 
         killed_at = time.monotonic()
@@ -132,12 +133,12 @@ def test_kill_9_of_serve_leaves_nothing_behind(tmp_path: Path) -> None:
             if not _stack_processes(home) and _port_free(api_port) and _port_free(prefect_port):
                 break
             time.sleep(0.2)
-        assert [_describe(p) for p in tree if _alive(p)] == []
+        assert [describe(p) for p in tree if alive(p)] == []
         assert _stack_processes(home) == []
         assert _port_free(api_port) and _port_free(prefect_port)
     finally:
         if serve.poll() is None:
-            tree += _tree(serve.pid)
+            tree += process_tree(serve.pid)
             serve.kill()
         _kill_all(tree)
         serve.wait(timeout=30)
@@ -150,7 +151,7 @@ def test_the_prefect_ui_calls_its_public_address(tmp_path: Path) -> None:
     api_port, prefect_port = free_port(), free_port()
     env = {**_clean_env(home), "PREFECT_UI_URL": "https://prefect.example.org/"}
     serve, output = _serve(tmp_path, env, "--api-port", str(api_port), "--prefect-port", str(prefect_port))
-    tree = _tree(serve.pid)
+    tree = process_tree(serve.pid)
     try:
         assert "Prefect UI   https://prefect.example.org  (sign in with" in output.text
         assert f"Prefect API  http://127.0.0.1:{prefect_port}/api" in output.text
@@ -161,7 +162,7 @@ def test_the_prefect_ui_calls_its_public_address(tmp_path: Path) -> None:
         assert _stack_processes(home) == []
     finally:
         if serve.poll() is None:
-            tree += _tree(serve.pid)
+            tree += process_tree(serve.pid)
             serve.kill()
         _kill_all(tree)
         serve.wait(timeout=30)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.network import free_port
 
 HOLD_PORT = """
 import socket, sys, time

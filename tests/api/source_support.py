@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from dalgo.deployments import sources
 from dalgo.deployments.client import prefect_client
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles
+from tests.support.accounts import OrgWithRoles
 
 
 def sftp_config(password: str) -> dict[str, Any]:

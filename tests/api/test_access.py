@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from dalgo.api.main import PUBLIC_ROUTES
 from dalgo.db.roles import role_matrix
 from tests.api.routes import ORG_ROUTES, ROUTES, RouteInfo
-from tests.conftest import ROLE_SLUGS, OrgWithRoles, unique_slug
+from tests.support.accounts import ROLE_SLUGS, OrgWithRoles, unique_slug
 
 
 def test_the_route_table_is_not_empty() -> None:

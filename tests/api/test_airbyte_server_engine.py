@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -23,11 +22,13 @@ from dalgo.cli import app
 from dalgo.deployments.client import prefect_client
 from dalgo.naming import AIRBYTE_SERVER_BLOCK_NAME
 from dalgo.settings import Settings
-from tests.api.test_connections import _connection, _source
-from tests.api.test_warehouse import postgres_body
-from tests.conftest import OrgWithRoles, org_run_parameters_and_logs, wait_for_run
+from tests.api.connection_support import add_connection, add_source
 from tests.ingestion.airbyte_stub import AirbyteStub, start
 from tests.run_logs import log_messages_once_there
+from tests.support.accounts import OrgWithRoles
+from tests.support.runs import org_run_parameters_and_logs, wait_for_run
+from tests.support.waiting import wait_until
+from tests.support.warehouses import postgres_body
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +95,8 @@ def server_org(
         "workspace_id": None,
         "airbyte_server_available": True,
     }
-    source_id = _source(client, org, "source-faker", {"count": 10, "seed": 5})
-    return org, _connection(client, org, source_id, ["users"], "from_airbyte")
+    source_id = add_source(client, org, "source-faker", {"count": 10, "seed": 5})
+    return org, add_connection(client, org, source_id, ["users"], "from_airbyte")
 
 
 def _sync(client: TestClient, org: OrgWithRoles, connection_id: str) -> str:
@@ -162,10 +163,7 @@ def test_cancelling_our_run_cancels_the_airbyte_job(
     org, connection_id = server_org
     stub.outcome = "never"
     run_id = _sync(client, org, connection_id)
-    deadline = time.monotonic() + 120
-    while not any(job.status == "running" for job in stub.jobs.values()):
-        assert time.monotonic() < deadline, "the Airbyte job never started running"
-        time.sleep(0.5)
+    wait_until(lambda: any(j.status == "running" for j in stub.jobs.values()), 120, "the Airbyte job running")
     (job,) = [j for j in stub.jobs.values() if j.status == "running"]
     cancel = client.post(
         f"/api/v1/orgs/{org.slug}/runs/{run_id}/cancel", headers=org.headers["pipeline-manager"]
@@ -216,8 +214,5 @@ def test_deleting_removes_the_objects_from_the_workspace_and_the_workspace_with_
     (workspace_id,) = stub.workspaces
     deleting = client.delete(f"/api/v1/orgs/{org.slug}", headers=org.headers["super-admin"])
     assert deleting.status_code == 202
-    deadline = time.monotonic() + 120
-    while stub.workspaces:
-        assert time.monotonic() < deadline, "the org's workspace was not deleted"
-        time.sleep(0.5)
+    wait_until(lambda: not stub.workspaces, 120, "the org's workspace deleted")
     assert f"/api/public/v1/workspaces/{workspace_id}" in stub.calls("DELETE", "/api/public/v1/workspaces/")

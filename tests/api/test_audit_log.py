@@ -19,9 +19,10 @@ from sqlmodel import Session, col, select
 
 from dalgo.api.audit import AUDITED_METHODS, SELF_RECORDED_ROUTES
 from dalgo.db.models import AuditEntry
-from tests.api.test_invitations import invite, mailed_code
-from tests.api.test_pipelines import make_connection
-from tests.conftest import PASSWORD, Api, Mailbox, OrgWithRoles, unique_email
+from tests.api.connection_support import make_connection
+from tests.api.invitation_support import invite, mailed_code
+from tests.support.accounts import PASSWORD, Api, OrgWithRoles, roles_with, roles_without, unique_email
+from tests.support.mail import Mailbox
 
 
 def audit_log(
@@ -243,8 +244,8 @@ def test_failed_sign_ins_are_recorded_with_the_reason_never_the_password(
     assert not [row for row in rows if wrong in row.model_dump_json() or PASSWORD in row.model_dump_json()]
 
 
-@pytest.mark.parametrize("role", ["guest", "analyst", "pipeline-manager"])
-def test_roles_below_account_manager_may_not_read_it(
+@pytest.mark.parametrize("role", roles_without("can_view_audit_log"))
+def test_roles_without_can_view_audit_log_may_not_read_it(
     client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles], role: str
 ) -> None:
     org = make_org_with_roles()
@@ -253,11 +254,11 @@ def test_roles_below_account_manager_may_not_read_it(
     assert "can_view_audit_log" in response.json()["detail"]
 
 
-def test_account_managers_and_super_admins_read_it(
+def test_the_roles_with_can_view_audit_log_read_it(
     client: TestClient, make_org_with_roles: Callable[[], OrgWithRoles]
 ) -> None:
     org = make_org_with_roles()
-    for role in ("account-manager", "super-admin"):
+    for role in roles_with("can_view_audit_log"):
         assert audit_log(client, org, role)["count"] >= 1
 
 

@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 from dalgo.api.security import digest
 from dalgo.db.columns import utcnow
 from dalgo.db.models import ApiToken, PasswordResetCode
-from tests.conftest import PASSWORD, Api, Mailbox, unique_email
+from tests.support.accounts import PASSWORD, Api, unique_email
+from tests.support.mail import Mailbox
 
 
 def test_wrong_password_and_unknown_email_get_the_same_401(client: TestClient, api: Api) -> None:

@@ -3,7 +3,6 @@ run through PyAirbyte into real Postgres databases and DuckDB files, on the sess
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,33 +11,14 @@ import psycopg2
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
-from tests.api.test_warehouse import postgres_body
-from tests.conftest import OrgWithRoles, open_duckdb, wait_for_run
+from tests.api.connection_support import add_connection, add_source
 from tests.connectors.https_files import serve_https
+from tests.support.accounts import OrgWithRoles
+from tests.support.runs import wait_for_run
+from tests.support.waiting import wait_until
+from tests.support.warehouses import open_duckdb, postgres_body
 
 SYNC_TIMEOUT_S = 400
-
-
-def _source(client: TestClient, org: OrgWithRoles, definition: str, config: dict[str, object]) -> str:
-    response = client.post(
-        f"/api/v1/orgs/{org.slug}/sources",
-        json={"name": definition, "definition": definition, "config": config},
-        headers=org.headers["pipeline-manager"],
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-def _connection(
-    client: TestClient, org: OrgWithRoles, source_id: str, streams: list[str] | None, schema: str
-) -> str:
-    response = client.post(
-        f"/api/v1/orgs/{org.slug}/connections",
-        json={"name": "Sync", "source_id": source_id, "streams": streams, "destination_schema": schema},
-        headers=org.headers["pipeline-manager"],
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 def _sync(client: TestClient, org: OrgWithRoles, connection_id: str) -> dict[str, object]:
@@ -77,8 +57,8 @@ def test_faker_into_postgres_twice_with_a_409_while_it_runs(
         ).status_code
         == 200
     )
-    source_id = _source(client, org, "source-faker", {"count": 40, "seed": 7})
-    connection_id = _connection(client, org, source_id, ["users"], "raw")
+    source_id = add_source(client, org, "source-faker", {"count": 40, "seed": 7})
+    connection_id = add_connection(client, org, source_id, ["users"], "raw")
     assert (
         client.post(
             f"/api/v1/orgs/{org.slug}/connections/{connection_id}/sync", headers=org.headers["analyst"]
@@ -141,7 +121,7 @@ def test_a_csv_file_into_duckdb(
     )
     assert saved.status_code == 200
     with serve_https(tmp_path, settings.resolved_home / "connectors") as served:
-        source_id = _source(
+        source_id = add_source(
             client,
             org,
             "source-file",
@@ -152,7 +132,7 @@ def test_a_csv_file_into_duckdb(
                 "provider": {"storage": "HTTPS"},
             },
         )
-        connection_id = _connection(client, org, source_id, None, "field_data")
+        connection_id = add_connection(client, org, source_id, None, "field_data")
         detail = _sync(client, org, connection_id)
     assert detail["state"] == "completed", detail
     with open_duckdb(saved.json()["path"]) as connection:
@@ -170,8 +150,8 @@ def test_faker_into_duckdb_resumes_from_its_saved_state(
         f"/api/v1/orgs/{org.slug}/warehouse", json={"type": "duckdb"}, headers=org.headers["super-admin"]
     )
     assert saved.status_code == 200
-    source_id = _source(client, org, "source-faker", {"count": 30, "seed": 11, "always_updated": False})
-    connection_id = _connection(client, org, source_id, ["users", "products"], "faker")
+    source_id = add_source(client, org, "source-faker", {"count": 30, "seed": 11, "always_updated": False})
+    connection_id = add_connection(client, org, source_id, ["users", "products"], "faker")
     first = _sync(client, org, connection_id)
     assert first["state"] == "completed", first
     assert isinstance(first["result"], dict)
@@ -191,14 +171,14 @@ def test_connections_of_a_missing_source_and_of_another_org(
     client: TestClient, make_org_with_roles: Callable[..., OrgWithRoles]
 ) -> None:
     theirs, mine = make_org_with_roles(), make_org_with_roles()
-    source_id = _source(client, theirs, "source-faker", {"count": 5})
+    source_id = add_source(client, theirs, "source-faker", {"count": 5})
     refused = client.post(
         f"/api/v1/orgs/{mine.slug}/connections",
         json={"name": "x", "source_id": source_id, "destination_schema": "raw"},
         headers=mine.headers["pipeline-manager"],
     )
     assert refused.status_code == 422 and "no source" in refused.json()["detail"]
-    connection_id = _connection(client, theirs, source_id, ["users"], "raw")
+    connection_id = add_connection(client, theirs, source_id, ["users"], "raw")
     base = f"/api/v1/orgs/{mine.slug}/connections/{connection_id}"
     headers = mine.headers["super-admin"]
     for method, path in (("GET", ""), ("PUT", ""), ("DELETE", ""), ("POST", "/sync")):
@@ -227,30 +207,27 @@ def test_cancelling_a_running_sync_ends_it_and_its_connector(
         ).status_code
         == 200
     )
-    source_id = _source(client, org, "source-faker", {"count": 5_000_000, "seed": 3})
-    connection_id = _connection(client, org, source_id, ["users"], "raw")
+    source_id = add_source(client, org, "source-faker", {"count": 5_000_000, "seed": 3})
+    connection_id = add_connection(client, org, source_id, ["users"], "raw")
     started = client.post(
         f"/api/v1/orgs/{org.slug}/connections/{connection_id}/sync", headers=org.headers["pipeline-manager"]
     )
     run_id = started.json()["flow_run_id"]
     run_url = f"/api/v1/orgs/{org.slug}/runs/{run_id}"
-    deadline = time.monotonic() + SYNC_TIMEOUT_S
-    while not _connector_processes(settings):
-        assert time.monotonic() < deadline, "the connector never started"
-        assert client.get(run_url, headers=org.headers["guest"]).json()["state"] in (
-            "scheduled",
-            "pending",
-            "running",
-        )
-        time.sleep(0.5)
+
+    def connector_started() -> bool:
+        if _connector_processes(settings):
+            return True
+        state = client.get(run_url, headers=org.headers["guest"]).json()["state"]
+        assert state in ("scheduled", "pending", "running"), state
+        return False
+
+    wait_until(connector_started, SYNC_TIMEOUT_S, "the connector starting")
 
     assert client.post(f"{run_url}/cancel", headers=org.headers["pipeline-manager"]).status_code == 202
     detail = wait_for_run(client, org.slug, run_id, org.headers["guest"], timeout_s=120)
     assert detail["state"] == "cancelled", detail
-    deadline = time.monotonic() + 30
-    while _connector_processes(settings):
-        assert time.monotonic() < deadline, "a connector process outlived its cancelled run"
-        time.sleep(0.5)
+    wait_until(lambda: not _connector_processes(settings), 30, "the connector processes ending")
     shown = client.get(
         f"/api/v1/orgs/{org.slug}/connections/{connection_id}", headers=org.headers["guest"]
     ).json()

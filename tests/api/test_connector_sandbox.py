@@ -18,7 +18,9 @@ from dalgo.blocks.source import SourceBlock
 from dalgo.deployments import sources
 from dalgo.deployments.client import prefect_client
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles, open_duckdb, org_run_parameters_and_logs, wait_for_run
+from tests.support.accounts import OrgWithRoles
+from tests.support.runs import org_run_parameters_and_logs, wait_for_run
+from tests.support.warehouses import open_duckdb
 
 PASSWD = {"dataset_name": "loot", "format": "csv", "url": "/etc/passwd", "provider": {"storage": "local"}}
 RUN_TIMEOUT_S = 300

@@ -12,9 +12,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
-from tests.api.test_dbt import Repo, logs, operate, workspace_body
-from tests.conftest import OrgWithRoles
 from tests.run_logs import run_detail_with_step
+from tests.support.accounts import OrgWithRoles
+from tests.support.dbt import Repo, logs, operate, workspace_body
 
 PROBE_MODEL = """
 {{ log("probe database url: " ~ env_var('DALGO_DATABASE_URL', 'absent'), info=True) }}

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles
+from tests.support.accounts import OrgWithRoles
 
 OTHER_ORG_SECRET = "other-org-private-row"
 

@@ -50,9 +50,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.api.test_pipelines import make_connection
-from tests.api.test_warehouse import postgres_body
-from tests.conftest import OrgWithRoles
+from tests.api.connection_support import make_connection
+from tests.support.accounts import OrgWithRoles
+from tests.support.warehouses import postgres_body
 
 EXCLUDED: tuple[tuple[str, str], ...] = (
     ("POST", "/api/v1/auth/logout"),

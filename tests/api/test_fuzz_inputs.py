@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import OrgWithRoles
+from tests.support.accounts import OrgWithRoles
 
 
 @pytest.fixture(scope="module")

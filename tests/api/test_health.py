@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from dalgo.api.main import create_app
 from dalgo.db.engine import make_engine
 from dalgo.settings import Settings
-from tests.conftest import free_port
+from tests.support.network import free_port
 
 
 def test_health_is_ok_when_database_and_prefect_answer(client: TestClient) -> None:

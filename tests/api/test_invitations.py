@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -12,25 +11,12 @@ from sqlmodel import Session, select
 from dalgo.api.security import digest
 from dalgo.db.columns import utcnow
 from dalgo.db.models import Invitation
-from tests.conftest import PASSWORD, Api, Mailbox, OrgWithRoles, unique_email
+from tests.api.invitation_support import invite, mailed_code
 from tests.secrets_registry import register_secret
+from tests.support.accounts import PASSWORD, Api, OrgWithRoles, unique_email
+from tests.support.mail import Mailbox
 
 OWN_PASSWORD = register_secret("my own password")
-
-
-def invite(client: TestClient, org: str, headers: dict[str, str], email: str, role: str) -> dict[str, str]:
-    response = client.post(
-        f"/api/v1/orgs/{org}/invitations", json={"email": email, "role": role}, headers=headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def mailed_code(mails: Mailbox, email: str) -> str:
-    body = mails.last_to(email).get_content()
-    match = re.search(r"invitations/accept\?code=([A-Za-z0-9_-]+)", body)
-    assert match, body
-    return match.group(1)
 
 
 def test_a_new_person_accepts_with_a_password(

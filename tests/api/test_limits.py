@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from dalgo.api.main import create_app
 from dalgo.settings import Settings
-from tests.api.test_pipelines import make_connection
-from tests.conftest import OrgWithRoles
+from tests.api.connection_support import make_connection
+from tests.support.accounts import OrgWithRoles
 
 API_DOC = Path(__file__).parents[2] / "docs" / "api.md"
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from prefect.concurrency.asyncio import concurrency
 
 from dalgo.naming import WORKSPACE_RESOURCE, connection_lock, connection_tag, dbt_workspace_lock, lock_name
-from tests.api.test_pipelines import make_connection
-from tests.conftest import OrgWithRoles
+from tests.api.connection_support import make_connection
+from tests.support.accounts import OrgWithRoles
 
 
 def test_locks_show_what_is_taken_now_and_only_for_the_org(

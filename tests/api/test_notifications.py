@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from dalgo.db.columns import utcnow
 from dalgo.db.models import Membership, Org, User
 from dalgo.db.notification_models import MAIL_OFF, MAIL_SENT, Notification
-from tests.conftest import OrgWithRoles
+from tests.support.accounts import OrgWithRoles
 
 
 def _notify(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from dalgo.db.roles import role_matrix
-from tests.conftest import Api, OrgWithRoles, unique_slug
+from tests.support.accounts import Api, OrgWithRoles, unique_slug
 
 
 def test_a_platform_admin_creates_orgs_and_becomes_their_super_admin(

@@ -24,9 +24,9 @@ from dalgo.deployments.client import prefect_client
 from dalgo.naming import warehouse_block_name
 from dalgo.settings import Settings
 from tests.api.source_support import make_sftp_source, stored_source
-from tests.api.test_warehouse import postgres_body
-from tests.conftest import OrgWithRoles
 from tests.fake_dns import fake_dns
+from tests.support.accounts import OrgWithRoles
+from tests.support.warehouses import postgres_body
 
 METADATA = "169.254.169.254"
 

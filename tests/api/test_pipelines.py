@@ -21,7 +21,8 @@ from dalgo.deployments.fairness import org_run_limit
 from dalgo.deployments.pipelines import find_pipeline
 from dalgo.naming import connection_tag, lock_name
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles
+from tests.api.connection_support import make_connection
+from tests.support.accounts import OrgWithRoles
 
 
 @dataclass
@@ -35,28 +36,6 @@ class Setup:
     @property
     def base(self) -> str:
         return f"/api/v1/orgs/{self.org.slug}/pipelines"
-
-
-def make_connection(client: TestClient, org: OrgWithRoles) -> str:
-    headers = org.headers["pipeline-manager"]
-    source = client.post(
-        f"/api/v1/orgs/{org.slug}/sources",
-        json={"name": "Fake", "definition": "source-faker", "config": {"count": 5}},
-        headers=headers,
-    )
-    assert source.status_code == 201, source.text
-    connection = client.post(
-        f"/api/v1/orgs/{org.slug}/connections",
-        json={
-            "name": "People",
-            "source_id": source.json()["id"],
-            "streams": ["users"],
-            "destination_schema": "raw",
-        },
-        headers=headers,
-    )
-    assert connection.status_code == 201, connection.text
-    return str(connection.json()["id"])
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,9 @@ from fastapi.testclient import TestClient
 
 from dalgo.api.main import create_app
 from dalgo.settings import Settings
-from tests.api.test_invitations import invite, mailed_code
-from tests.conftest import PASSWORD, Api, Mailbox, OrgWithRoles, unique_email
+from tests.api.invitation_support import invite, mailed_code
+from tests.support.accounts import PASSWORD, Api, OrgWithRoles, unique_email
+from tests.support.mail import Mailbox
 
 LOGIN = "/api/v1/auth/login"
 _addresses = (f"198.51.100.{n}" for n in itertools.count(1))

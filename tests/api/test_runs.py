@@ -14,8 +14,9 @@ from dalgo.deployments.client import prefect_client
 from dalgo.deployments.operations import CHECK_WAREHOUSE, ensure_operation_deployment
 from dalgo.naming import kind_tag, org_tag
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles, wait_for_run
 from tests.run_logs import log_messages_once_there
+from tests.support.accounts import OrgWithRoles
+from tests.support.runs import wait_for_run
 
 
 def start_check(client: TestClient, org: OrgWithRoles, role: str = "account-manager") -> str:

@@ -18,8 +18,8 @@ import pytest
 
 from dalgo.api.workers import MAX_DEFAULT_WORKERS, api_workers, uvicorn_options
 from dalgo.settings import Settings
-from tests.conftest import free_port
 from tests.secrets_registry import register_secret
+from tests.support.network import free_port
 
 WORKERS = 3
 START_TIMEOUT_S = 300.0

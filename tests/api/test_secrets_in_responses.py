@@ -8,10 +8,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from dalgo.db.models import ApiToken, Invitation, PasswordResetCode, User
+from tests.api.invitation_support import invite, mailed_code
 from tests.api.routes import ROUTES
-from tests.api.test_invitations import invite, mailed_code
-from tests.conftest import PASSWORD, Mailbox, OrgWithRoles, ResponseRecorder, unique_email
+from tests.secret_scan import ResponseRecorder
 from tests.secrets_registry import register_secret
+from tests.support.accounts import PASSWORD, OrgWithRoles, unique_email
+from tests.support.mail import Mailbox
 
 
 def test_no_response_contains_a_secret(

@@ -9,8 +9,10 @@ from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
 from tests.api.source_support import make_sftp_source, stored_source
-from tests.conftest import OrgWithRoles, ResponseRecorder, org_run_parameters_and_logs, wait_for_run
+from tests.secret_scan import ResponseRecorder
 from tests.secrets_registry import new_secret
+from tests.support.accounts import OrgWithRoles
+from tests.support.runs import org_run_parameters_and_logs, wait_for_run
 
 
 def test_definitions_and_their_specs(

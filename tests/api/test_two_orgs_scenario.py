@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_invitations import mailed_code
-from tests.conftest import ROLE_SLUGS, Api, Mailbox, unique_email, unique_slug
+from tests.api.invitation_support import mailed_code
+from tests.support.accounts import ROLE_SLUGS, Api, unique_email, unique_slug
+from tests.support.mail import Mailbox
 
 
 def test_two_orgs_with_every_role_and_no_reading_across(client: TestClient, api: Api, mails: Mailbox) -> None:

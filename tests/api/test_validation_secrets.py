@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import OrgWithRoles
 from tests.secrets_registry import GIT_TOKEN, new_secret, register_secret
+from tests.support.accounts import OrgWithRoles
 
 
 def test_a_body_that_fails_validation_is_not_echoed_back(

@@ -3,36 +3,18 @@ only its configuration errors are checked)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import psycopg2
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
-from tests.conftest import (
-    OrgWithRoles,
-    ResponseRecorder,
-    free_port,
-    org_run_parameters_and_logs,
-    wait_for_run,
-)
-from tests.secrets_registry import new_secret
-
-
-def postgres_body(url: str, **changes: object) -> dict[str, object]:
-    database = url.rsplit("/", 1)[1]
-    body: dict[str, object] = {
-        "type": "postgres",
-        "host": "127.0.0.1",
-        "port": 5432,
-        "database": database,
-        "user": "postgres",
-        "password": new_secret("pw"),
-        "schema": "analytics",
-    }
-    body.update(changes)
-    return body
+from tests.secret_scan import ResponseRecorder
+from tests.support.accounts import OrgWithRoles
+from tests.support.network import free_port
+from tests.support.runs import org_run_parameters_and_logs, wait_for_run
+from tests.support.waiting import wait_until
+from tests.support.warehouses import postgres_body
 
 
 def fill(url: str) -> None:
@@ -199,10 +181,10 @@ def test_a_warehouse_password_appears_in_no_response_parameter_or_log(
         assert password not in text, f"{method} {url} answered the password"
 
     # A run's last log lines reach Prefect in a batch shortly after the run ends.
-    deadline = time.monotonic() + 60
-    parameters, logs = org_run_parameters_and_logs(settings, org.slug)
-    while "Checking the postgres warehouse" not in logs and time.monotonic() < deadline:
-        time.sleep(0.5)
+    def logged() -> tuple[str, str] | None:
         parameters, logs = org_run_parameters_and_logs(settings, org.slug)
+        return (parameters, logs) if "Checking the postgres warehouse" in logs else None
+
+    parameters, logs = wait_until(logged, 60, "the check's log line in Prefect")
     assert org.slug in parameters and password not in parameters
     assert "Checking the postgres warehouse" in logs and password not in logs

@@ -11,7 +11,7 @@ from dalgo.deployments import dbt
 from dalgo.deployments.client import prefect_client
 from dalgo.prefect_objects import org_block_documents, org_concurrency_limit_names
 from dalgo.settings import Settings
-from tests.conftest import unique_slug
+from tests.support.accounts import unique_slug
 
 
 def test_saving_and_deleting_a_workspace(settings: Settings) -> None:

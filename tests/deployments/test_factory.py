@@ -20,7 +20,7 @@ from dalgo.deployments.factory import (
 )
 from dalgo.prefect_objects import org_block_documents
 from dalgo.settings import Settings
-from tests.conftest import unique_slug
+from tests.support.accounts import unique_slug
 
 
 def spec(org: str, **changes: object) -> OrgDeploymentSpec:

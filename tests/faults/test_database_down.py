@@ -18,8 +18,9 @@ from sqlalchemy.engine import make_url
 
 from dalgo.api.main import DATABASE_UNAVAILABLE
 from dalgo.settings import Settings
-from tests.conftest import PASSWORD, OrgWithRoles, ResponseRecorder
-from tests.faults.conftest import ANSWER_BOUND_S, Call, answers, own_api, timed
+from tests.faults.support import ANSWER_BOUND_S, Call, answers, own_api, timed
+from tests.secret_scan import ResponseRecorder
+from tests.support.accounts import PASSWORD, OrgWithRoles
 from tests.tcp_proxy import TcpProxy, tcp_proxy
 
 DATABASE_TIMEOUT_S = 2

@@ -17,8 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
-from tests.conftest import PASSWORD, OrgWithRoles, ResponseRecorder
-from tests.faults.conftest import ANSWER_BOUND_S, Call, answers, own_api, timed
+from tests.faults.support import ANSWER_BOUND_S, Call, answers, own_api, timed
+from tests.secret_scan import ResponseRecorder
+from tests.support.accounts import PASSWORD, OrgWithRoles
 from tests.tcp_proxy import TcpProxy, tcp_proxy
 
 PREFECT_TIMEOUT_S = 3.0

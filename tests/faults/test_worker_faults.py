@@ -19,9 +19,10 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from dalgo.deployments.client import prefect_client
 from dalgo.naming import org_tag
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles
 from tests.faults.worker_support import FaultWorker, placed_org, run_detail, sync
-from tests.flows.pipeline_support import Org, rows, until
+from tests.flows.pipeline_support import Org, rows
+from tests.support.accounts import OrgWithRoles
+from tests.support.waiting import wait_until
 
 BEFORE = 1_000
 AFTER = 3_000
@@ -123,12 +124,12 @@ def test_a_worker_killed_mid_write_leaves_the_previous_rows_and_the_next_sync_co
 
     with final_table_held(org.database_url):
         killed_run = sync(org, connection_id)
-        waiting = until(
+        waiting = wait_until(
             lambda: blocked_writes(org.database_url), 120, "the sync never reached its final step"
         )
         assert any(query.lstrip().upper().startswith("UPDATE") for query in waiting), waiting
         worker.kill()
-    until(lambda: other_sessions(org.database_url) == 0, 30, "the killed sync's session stayed open")
+    wait_until(lambda: other_sessions(org.database_url) == 0, 30, "the killed sync's session stayed open")
     assert fingerprint(org.database_url) == previous
     left = [name for name in tables(org.database_url, "raw") if name.startswith("_dalgo_loading_")]
     assert len(left) == 1 and left[0].endswith("_users"), left
@@ -143,7 +144,7 @@ def test_a_worker_killed_mid_write_leaves_the_previous_rows_and_the_next_sync_co
         assert response.status_code == 202, response.text
         return str(response.json()["flow_run_id"])
 
-    run_id = until(next_sync, 90, "the killed sync kept its connection busy")
+    run_id = wait_until(next_sync, 90, "the killed sync kept its connection busy")
     assert run_detail(org, killed_run)["state"] == "running"
     detail = org.wait(run_id)
     assert detail["state"] == "completed", detail
@@ -229,7 +230,7 @@ def test_runs_triggered_while_no_worker_is_up_wait_and_each_runs_once_when_it_re
         found: list[dict[str, Any]] = org.get(f"runs?pipeline_id={nightly['id']}")["data"]
         return found
 
-    (scheduled,) = until(fired, 60, "the schedule did not make its run")
+    (scheduled,) = wait_until(fired, 60, "the schedule did not make its run")
     triggered = {*started, scheduled["id"]}
 
     def late() -> list[FlowRun]:
@@ -237,7 +238,7 @@ def test_runs_triggered_while_no_worker_is_up_wait_and_each_runs_once_when_it_re
         names = {str(r.id): r.state.name for r in runs if r.state is not None}
         return runs if names.get(scheduled["id"]) == "Late" else []
 
-    waiting = until(late, 90, "the scheduled run never turned late")
+    waiting = wait_until(late, 90, "the scheduled run never turned late")
     assert {str(r.id) for r in waiting} == triggered, waiting
     assert all(r.state is not None and r.state.type == StateType.SCHEDULED for r in waiting), waiting
     assert all(run_detail(org, run_id)["state"] == "scheduled" for run_id in triggered)

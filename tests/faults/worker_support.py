@@ -23,8 +23,8 @@ from dalgo.deployments.client import auth_headers
 from dalgo.settings import Settings
 from dalgo.stack.supervisor import WORKER_ENV, worker_limit
 from tests import prefect_env
-from tests.conftest import OrgWithRoles
 from tests.flows.pipeline_support import Org, make_org
+from tests.support.accounts import OrgWithRoles
 
 START_TIMEOUT_S = 120.0
 

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
 from dalgo.stack.supervisor import WORKER_ENV, worker_limit
-from tests.api.test_warehouse import postgres_body
-from tests.conftest import OrgWithRoles, wait_for_run
+from tests.support.accounts import OrgWithRoles
+from tests.support.runs import wait_for_run
+from tests.support.warehouses import postgres_body
 
 RUN_TIMEOUT_S = 300
 
@@ -104,17 +104,6 @@ def rows(url: str, query: str) -> list[tuple[Any, ...]]:
             return list(cursor.fetchall())
     finally:
         connection.close()
-
-
-def until(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """Poll until the condition holds; its value."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what}: not within {timeout_s} s"
-        time.sleep(0.5)
 
 
 def lock_of(org: Org, resource: str) -> dict[str, Any] | None:

@@ -22,7 +22,8 @@ from dalgo.prefect_objects import (
     org_flow_run_ids,
 )
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles, wait_for_run
+from tests.support.accounts import ROLE_SLUGS, OrgWithRoles
+from tests.support.runs import wait_for_run
 
 
 async def _populate(settings: Settings, org: str) -> None:
@@ -98,7 +99,7 @@ def test_deleting_an_org_leaves_nothing_tagged_with_it(
         "tagged_runs": 0,
     }
     assert not settings.org_home(org.slug).exists()
-    for role in ("guest", "super-admin"):
+    for role in ROLE_SLUGS:
         assert client.get(f"/api/v1/orgs/{org.slug}", headers=org.headers[role]).status_code == 404
         assert org.slug not in [
             o["slug"] for o in client.get("/api/v1/orgs", headers=org.headers[role]).json()

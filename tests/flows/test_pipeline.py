@@ -26,18 +26,10 @@ from dalgo.deployments import pipelines
 from dalgo.deployments.client import prefect_client
 from dalgo.deployments.crashes import ensure_crash_detection
 from dalgo.settings import Settings
-from tests.api.test_dbt import Repo, workspace_body
-from tests.conftest import OrgWithRoles
-from tests.flows.pipeline_support import (
-    RUN_TIMEOUT_S,
-    Org,
-    Worker,
-    lock_of,
-    make_org,
-    rows,
-    step_runs,
-    until,
-)
+from tests.flows.pipeline_support import RUN_TIMEOUT_S, Org, Worker, lock_of, make_org, rows, step_runs
+from tests.support.accounts import OrgWithRoles
+from tests.support.dbt import Repo, workspace_body
+from tests.support.waiting import wait_until
 
 PEOPLE = 30
 FAKER_STREAMS = ["users"]
@@ -95,8 +87,8 @@ def killed(
     resource = f"connection:{made['connection_id']}"
     try:
         run_id = org.run(pipeline)
-        until(lambda: lock_of(org, resource), RUN_TIMEOUT_S, "the long sync never took its lock")
-        until(worker.connector_reading, RUN_TIMEOUT_S, "the long sync's connector never started")
+        wait_until(lambda: lock_of(org, resource), RUN_TIMEOUT_S, "the long sync never took its lock")
+        wait_until(worker.connector_reading, RUN_TIMEOUT_S, "the long sync's connector never started")
         worker.kill()
         yield Killed(org, worker, pipeline, made["source_id"], resource, run_id)
     finally:
@@ -176,7 +168,8 @@ def test_scheduled_pipelines_sharing_a_connection_fire_and_run_one_after_the_oth
         return runs
 
     run_ids = [
-        until(functools.partial(fired, p), 120, "the schedule did not fire")[0]["id"] for p in (first, second)
+        wait_until(functools.partial(fired, p), 120, "the schedule did not fire")[0]["id"]
+        for p in (first, second)
     ]
     details = [org.wait(run_id) for run_id in run_ids]
     for detail in details:
@@ -240,6 +233,15 @@ def test_continue_on_sync_failure_runs_the_dbt_steps_after_a_broken_source(
 
     assert asyncio.run(attempts()) == 2
 
+    def steps_logged() -> set[str | None] | None:
+        steps = {line["step"] for line in org.get(f"runs/{detail['id']}/logs?limit=200")["data"]}
+        return steps if "model people_count" in steps else None
+
+    steps = wait_until(steps_logged, 60, "the dbt model's log lines in the pipeline run's logs")
+    assert None in steps, "the pipeline's own lines name no step"
+    assert any(str(step).endswith("dbt-run") for step in steps), steps
+    assert any(str(step).endswith(f"sync-{missing.replace('-', '')[:8]}") for step in steps), steps
+
 
 def _connector_processes(settings: Settings) -> list[psutil.Process]:
     folder = str(settings.resolved_home / "connectors")
@@ -264,7 +266,7 @@ def test_a_locked_connection_is_refused_waited_for_and_cancel_reaches_the_runnin
     holder = org.pipeline("Holder", [sync])
     waiter = org.pipeline("Waiter", [sync])
     holder_run = org.run(holder)
-    lock = until(lambda: lock_of(org, resource), RUN_TIMEOUT_S, "the sync never took its lock")
+    lock = wait_until(lambda: lock_of(org, resource), RUN_TIMEOUT_S, "the sync never took its lock")
     assert lock["holder_run_id"] == holder_run and lock["since"] is not None
     listed = {p["id"]: p for p in org.get("pipelines")["data"]}
     assert listed[waiter["id"]]["lock"]["holder_run_id"] == holder_run
@@ -283,7 +285,7 @@ def test_a_locked_connection_is_refused_waited_for_and_cancel_reaches_the_runnin
             return str(run.id)
 
     waiting_run = asyncio.run(scheduled_run())
-    seen = until(
+    seen = wait_until(
         lambda: (
             org.get(f"runs/{waiting_run}")["state"] in ("waiting_for_lock", "failed")
             and org.get(f"runs/{waiting_run}")
@@ -297,21 +299,19 @@ def test_a_locked_connection_is_refused_waited_for_and_cancel_reaches_the_runnin
     assert gave_up["state"] == "failed" and holder_run in str(gave_up["state_message"]), gave_up
     assert "Gave up after waiting 6 s" in str(gave_up["state_message"])
 
-    until(lambda: _connector_processes(settings), 60, "the connector never started")
+    wait_until(lambda: _connector_processes(settings), 60, "the connector never started")
     cancelled = org.client.post(org.url(f"runs/{holder_run}/cancel"), headers=org.manager)
     assert cancelled.status_code == 202
     detail = org.wait(holder_run)
     assert detail["state"] == "cancelled", detail
-    until(lambda: not _connector_processes(settings), 60, "a connector outlived its cancelled run")
-    until(lambda: lock_of(org, resource) is None, 60, "the cancelled run's lock stayed taken")
-    step = until(
-        lambda: (
-            next(iter(step_runs(org, holder_run).values()))["state"] in ("cancelled", "crashed", "failed")
-            and next(iter(step_runs(org, holder_run).values()))
-        ),
-        60,
-        "the sync step did not end",
-    )
+    wait_until(lambda: not _connector_processes(settings), 60, "a connector outlived its cancelled run")
+    wait_until(lambda: lock_of(org, resource) is None, 60, "the cancelled run's lock stayed taken")
+
+    def ended_step() -> dict[str, Any] | None:
+        first = next(iter(step_runs(org, holder_run).values()))
+        return first if first["state"] in ("cancelled", "crashed", "failed") else None
+
+    step = wait_until(ended_step, 60, "the sync step did not end")
     assert step["state"] == "cancelled", step
 
 
@@ -319,13 +319,13 @@ def test_a_worker_killed_mid_run_leaves_it_crashed_its_lock_free_and_the_next_ru
     killed: Killed,
 ) -> None:
     org = killed.org
-    crashed = until(
+    crashed = wait_until(
         lambda: org.get(f"runs/{killed.run_id}")["state"] == "crashed" and org.get(f"runs/{killed.run_id}"),
         180,
         "the killed run was never marked crashed",
     )
     assert "heartbeat" in str(crashed["state_message"])
-    until(lambda: lock_of(org, killed.resource) is None, 240, "the lock of the killed run never freed")
+    wait_until(lambda: lock_of(org, killed.resource) is None, 240, "the lock of the killed run never freed")
     changed = org.client.put(
         org.url(f"sources/{killed.source_id}"), json={"config": {"count": 20, "seed": 1}}, headers=org.manager
     )

@@ -19,10 +19,12 @@ from prefect.concurrency.sync import concurrency
 from dalgo import naming
 from dalgo.deployments.client import prefect_client
 from dalgo.settings import Settings
-from tests.api.test_dbt import Repo, workspace_body
-from tests.conftest import OrgWithRoles, wait_for_run
-from tests.flows.pipeline_support import RUN_TIMEOUT_S, Org, make_org, step_runs, until
+from tests.flows.pipeline_support import RUN_TIMEOUT_S, Org, make_org, step_runs
 from tests.run_logs import log_messages_once_there
+from tests.support.accounts import OrgWithRoles
+from tests.support.dbt import Repo, workspace_body
+from tests.support.runs import wait_for_run
+from tests.support.waiting import wait_until
 
 SEED = [{"type": "dbt", "command": "seed"}]
 SLOW_RUN_TIMEOUT_S = 900
@@ -114,8 +116,8 @@ def test_a_run_of_an_org_without_a_free_slot_waits_in_the_work_pool_not_in_a_wor
     try:
         with concurrency(naming.org_limit_name(org.slug), lease_duration=60, strict=True):
             waiting = org.run(pipeline)
-            until(lambda: gave_way(waiting), RUN_TIMEOUT_S, "the run never went back to the work pool")
-            until(lambda: not _flow_run_processes(waiting), 60, "the run's process stayed on the worker")
+            wait_until(lambda: gave_way(waiting), RUN_TIMEOUT_S, "the run never went back to the work pool")
+            wait_until(lambda: not _flow_run_processes(waiting), 60, "the run's process stayed on the worker")
             assert gave_way(waiting)
             assert org.get(f"runs/{waiting}")["state"] == "waiting_for_lock"
             logged = [entry["message"] for entry in org.get(f"runs/{waiting}/logs?limit=200")["data"]]

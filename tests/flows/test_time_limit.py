@@ -14,9 +14,10 @@ import psutil
 from fastapi.testclient import TestClient
 
 from dalgo.settings import Settings
-from tests.api.test_dbt import Repo, logs, nodes, operate, workspace_body
-from tests.api.test_warehouse import postgres_body
-from tests.conftest import OrgWithRoles, wait_for_run
+from tests.support.accounts import OrgWithRoles
+from tests.support.dbt import Repo, logs, nodes, operate, workspace_body
+from tests.support.runs import wait_for_run
+from tests.support.warehouses import postgres_body
 
 SMALL_LIMIT_S = 10
 SLEEP_S = 15

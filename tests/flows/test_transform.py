@@ -20,8 +20,8 @@ from dalgo.flows.dbt_profiles import ProjectError, check_local_packages, private
 from dalgo.flows.dbt_runner import DbtInvocation, summarise
 from dalgo.sandbox import base_environment
 from dalgo.settings import Settings
-from tests.api.test_dbt import FAKE_TOKEN, Repo
 from tests.secrets_registry import register_secret
+from tests.support.dbt import FAKE_TOKEN, Repo
 
 
 def test_the_interface_pipelines_rely_on() -> None:

@@ -11,7 +11,7 @@ import pytest
 from dalgo.blocks.dbt_workspace import DbtWorkspaceBlock
 from dalgo.flows import dbt_deps, dbt_folders, git
 from dalgo.settings import Settings
-from tests.api.test_dbt import Repo
+from tests.support.dbt import Repo
 
 PACKAGES_YML = "packages:\n  - local: dalgo_utils\n"
 

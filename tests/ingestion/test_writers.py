@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.connectors.install import ensure_installed
 from dalgo.flows.ingest import read_into_warehouse
 from tests.connectors.https_files import serve_https
+from tests.support.waiting import wait_until
 
 SCHEMA = "raw"
 WAIT_S = 300.0
@@ -204,11 +204,14 @@ def test_counts_resumed_state_merges_and_a_failed_sync_that_changes_nothing(
     thread = threading.Thread(target=long_sync)
     background.append(thread)
     thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not _users_batch_written():
+
+    def batch_written() -> bool:
+        if _users_batch_written():
+            return True
         assert thread.is_alive(), f"the sync ended before its records were written: {failure}"
-        assert time.monotonic() < deadline, "no users were written to a batch file"
-        time.sleep(0.1)
+        return False
+
+    wait_until(batch_written, WAIT_S, "users written to a batch file", interval_s=0.1)
     for process in _connector_reads():
         with contextlib.suppress(psutil.NoSuchProcess):  # gone with its sandbox
             process.kill()

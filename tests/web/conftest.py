@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,15 +19,13 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from dalgo.api.main import create_app
 from dalgo.api.web import WEB_DIST
 from dalgo.settings import Settings
-from tests.conftest import PASSWORD, Mailbox, OrgWithRoles, free_port
+from tests.support.accounts import OrgWithRoles
+from tests.support.network import free_port
+from tests.web.support import WEB, WebServer
 
-WEB = WEB_DIST.parent
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
 expect.set_options(timeout=20_000)
 """Saving a connection or a pipeline makes Prefect objects: allow for a busy machine."""
-RUN_TIMEOUT_MS = 240_000
-"""Long enough for a first sync that installs its connector on the way."""
 
 
 def _newest_source_mtime() -> float:
@@ -51,18 +47,6 @@ def web_dist() -> Path:
         subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True)
     subprocess.run([npm, "run", "build"], cwd=WEB, check=True)
     return WEB_DIST
-
-
-@dataclass
-class WebServer:
-    """The API and the dashboard, served by uvicorn at `url`."""
-
-    url: str
-
-    def path_of(self, link: str, public_url: str) -> str:
-        """A mailed link (built on DALGO_PUBLIC_URL) made to point at this server."""
-        assert link.startswith(public_url.rstrip("/") + "/"), link
-        return self.url + link[len(public_url.rstrip("/")) :]
 
 
 @pytest.fixture(scope="session")
@@ -122,35 +106,6 @@ def page(
         (folder / "page.txt").write_text(f"{tab.url}\n\n{tab.inner_text('body')}\n\n" + "\n".join(console))
         print(f"the failed page is kept in {folder}")
     context.close()
-
-
-def sign_in(page: Page, server: WebServer, email: str, password: str = PASSWORD, path: str = "/") -> None:
-    """Sign in through the sign-in page and wait for the signed-in frame."""
-    page.goto(server.url + path)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_test_id("account-menu")).to_be_visible()
-
-
-def shoot(page: Page, name: str) -> None:
-    """Keep a screenshot as docs/images/web-<name>.png when DALGO_WEB_SCREENSHOTS is set
-    (`make web-screenshots`), so ordinary test runs leave the tree as it is."""
-    if os.environ.get("DALGO_WEB_SCREENSHOTS"):
-        page.screenshot(path=str(SCREENSHOTS / f"web-{name}.png"), full_page=True)
-
-
-def mailed_link(mailbox: Mailbox, to: str, settings: Settings, path_start: str, timeout_s: float = 30) -> str:
-    """The link starting with `path_start` in the last mail to `to` (waiting for it to arrive)."""
-    pattern = re.compile(re.escape(settings.public_url.rstrip("/") + path_start) + r"\S+")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        for message in reversed(mailbox.to(to)):
-            found = pattern.search(str(message.get_content()))
-            if found:
-                return found.group(0)
-        assert time.monotonic() < deadline, f"no mail with a {path_start} link reached {to}"
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

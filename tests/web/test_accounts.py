@@ -6,9 +6,10 @@ from __future__ import annotations
 from playwright.sync_api import Browser, Page, Response, expect
 
 from dalgo.settings import Settings
-from tests.conftest import Api, Mailbox, OrgWithRoles, unique_email
 from tests.secrets_registry import register_secret
-from tests.web.conftest import WebServer, mailed_link, shoot, sign_in
+from tests.support.accounts import Api, OrgWithRoles, unique_email
+from tests.support.mail import Mailbox
+from tests.web.support import WebServer, mailed_link, shoot, sign_in
 
 NEW_PASSWORD = register_secret("a long new password 42")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.conftest import WEB
+from tests.web.support import WEB
 
 FIX = "run `make web-client` and commit web/openapi.json and web/src/client"
 

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Page, expect
 
-from tests.conftest import OrgWithRoles
-from tests.web.conftest import WebServer, sign_in
+from tests.support.accounts import OrgWithRoles
+from tests.web.support import WebServer, sign_in
 
 ALLOWED_BUTTONS = re.compile(r"^(Account|Notifications, \d+ unread)$")
 """The only buttons a guest may find enabled: the account menu and the notifications."""

@@ -8,16 +8,10 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.conftest import OrgWithRoles
-from tests.web.conftest import RUN_TIMEOUT_MS, WebServer, shoot, sign_in
+from tests.support.accounts import OrgWithRoles
+from tests.web.support import RUN_TIMEOUT_MS, WebServer, choose, shoot, sign_in
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-
-def choose(page: Page, label: str, option: str) -> None:
-    """Pick an option of a select box by its label, as a person would."""
-    page.get_by_role("textbox", name=label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def test_a_pipeline_manager_builds_runs_and_follows_a_pipeline(

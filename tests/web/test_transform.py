@@ -7,10 +7,9 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from tests.api.test_dbt import Repo
-from tests.conftest import OrgWithRoles
-from tests.web.conftest import RUN_TIMEOUT_MS, WebServer, shoot, sign_in
-from tests.web.test_pipeline_manager import choose
+from tests.support.accounts import OrgWithRoles
+from tests.support.dbt import Repo
+from tests.web.support import RUN_TIMEOUT_MS, WebServer, choose, shoot, sign_in
 
 FINAL = re.compile(r"^(completed|completed_with_warnings|failed|crashed|cancelled)$")
 

@@ -19,7 +19,7 @@ from dalgo.db.models import AuditEntry, Org
 from dalgo.flows.maintenance.retention import apply_retention
 from dalgo.flows.org import delete_org
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles
+from tests.support.accounts import OrgWithRoles
 
 
 def _entry(org: Org | None, days_old: float, action: str) -> AuditEntry:

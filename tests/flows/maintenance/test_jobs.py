@@ -27,7 +27,8 @@ from dalgo.flows.maintenance.retention import apply_retention
 from dalgo.flows.maintenance.tokens_and_invitations import expire_tokens_and_invitations
 from dalgo.naming import kind_tag, org_tag
 from dalgo.settings import Settings
-from tests.conftest import Api, Mailbox, OrgWithRoles, unique_email
+from tests.support.accounts import Api, OrgWithRoles, unique_email
+from tests.support.mail import Mailbox
 
 
 @flow(name="test-maintenance-placeholder")

@@ -25,7 +25,7 @@ from dalgo.prefect_objects import (
     org_flow_run_ids,
 )
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles, unique_slug
+from tests.support.accounts import OrgWithRoles, unique_slug
 
 
 @flow(name="test-reconcile-placeholder")

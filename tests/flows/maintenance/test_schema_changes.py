@@ -18,8 +18,9 @@ from sqlmodel import Session, col, select
 from dalgo.db.notification_models import SchemaChange
 from dalgo.flows.maintenance.schema_changes import detect_schema_changes
 from dalgo.settings import Settings
-from tests.conftest import Mailbox, OrgWithRoles
 from tests.connectors.https_files import HttpsFiles, serve_https
+from tests.support.accounts import OrgWithRoles, roles_except
+from tests.support.mail import Mailbox
 
 
 def _connection(client: TestClient, org: OrgWithRoles, url: str) -> str:
@@ -96,7 +97,7 @@ def test_a_changed_csv_is_recorded_and_told_once(
     body = received[0].get_content()
     assert "Tree survey" in body and "girth, planted" in body and "height" in body
     assert f"/orgs/{org.slug}/connections/{connection_id}" in body
-    for role in ("pipeline-manager", "guest", "super-admin"):
+    for role in roles_except("account-manager"):
         assert mails.to(org.users[role].email) == []
     notes = client.get("/api/v1/me/notifications", headers=org.headers["account-manager"]).json()
     assert [n["kind"] for n in notes["data"]] == ["schema_changed"]

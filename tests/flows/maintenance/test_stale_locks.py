@@ -26,7 +26,7 @@ from dalgo.deployments.client import prefect_client
 from dalgo.flows.maintenance.stale_locks import free_stale_locks, holder_runs
 from dalgo.naming import kind_tag, org_tag
 from dalgo.settings import Settings
-from tests.conftest import OrgWithRoles
+from tests.support.accounts import OrgWithRoles
 
 HOLD_AND_WAIT = textwrap.dedent(
     """

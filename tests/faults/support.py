@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from dalgo.api.main import create_app
 from dalgo.settings import Settings
-from tests.conftest import ResponseRecorder
+from tests.secret_scan import ResponseRecorder
 
 ANSWER_BOUND_S = 10.0
 """The longest a route may take to answer while a dependency is gone."""
