@@ -11,16 +11,16 @@ from rich.table import Table
 
 from dalgo.demo import accounts, objects
 from dalgo.demo.client import Api, DemoError
-from dalgo.demo.progress import Steps
+from dalgo.demo.progress import DemoSteps
 from dalgo.demo.repo import prepare_repository
 from dalgo.demo.run import (
     SUCCEEDED,
-    StepTime,
+    RunStepTime,
     TableRows,
     error_lines,
     follow_run,
+    run_step_times,
     start_run,
-    step_times,
     table_rows,
 )
 from dalgo.settings import Settings
@@ -43,7 +43,7 @@ class Outcome:
 
     run_id: str
     state: str
-    steps: list[StepTime]
+    steps: list[RunStepTime]
     tables: list[TableRows]
     user: accounts.Login
     addresses: StackAddresses
@@ -61,7 +61,7 @@ def run_demo(
     # The demo's addresses are at example.org: its mails (the invitation, a password reset) stay in
     # DALGO_HOME/outbox, where it reads their codes, whatever DALGO_SMTP_URL says.
     settings = settings.model_copy(update={"smtp_url": ""})
-    steps = Steps(console)
+    steps = DemoSteps(console)
     stack = LocalStack(settings, api_port, prefect_port, stop_event=stop, say=steps.note)
     with stop_on_signals(stop):
         try:
@@ -89,7 +89,7 @@ def run_demo(
 
 
 def _build_and_run(
-    settings: Settings, addresses: StackAddresses, steps: Steps, stop: threading.Event, timeout_s: float
+    settings: Settings, addresses: StackAddresses, steps: DemoSteps, stop: threading.Event, timeout_s: float
 ) -> Outcome:
     logins = accounts.read_logins(settings)
     admin_login = logins.get("admin") or accounts.Login(accounts.ADMIN_EMAIL, accounts.new_password())
@@ -130,7 +130,7 @@ def _build_and_run(
                 steps.note(line)
         with steps.step("Counting the rows of the warehouse's tables"):
             tables = table_rows(user)
-        return Outcome(run_id, run["state"], step_times(run), tables, user_login, addresses)
+        return Outcome(run_id, run["state"], run_step_times(run), tables, user_login, addresses)
     finally:
         admin.close()
         user.close()

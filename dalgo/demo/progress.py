@@ -1,4 +1,5 @@
-"""How the demo shows its progress: one line per step with its time, a spinner while it works."""
+"""How the demo shows its progress: one line per step of the demo (start the stack, make the org, ...)
+with its time, a spinner while it works."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 
-class StepView:
-    """The step being worked on: its live line (on a terminal) and a note for its final line."""
+class DemoStepView:
+    """The demo's step being worked on: its live line (on a terminal) and a note for its final line."""
 
     def __init__(self, title: str, progress: Progress | None = None, task: TaskID | None = None) -> None:
         self.title = title
@@ -27,27 +28,27 @@ class StepView:
             self.progress.update(self.task, description=description, completed=completed)
 
 
-class Steps:
-    """Prints `✓ <step>  <seconds>` as each step ends; while a step runs, a terminal shows a
-    spinner, the time so far and, for counted steps, a bar. Elsewhere (a pipe, a log file) only
-    the final lines appear."""
+class DemoSteps:
+    """The demo's own steps (not a run's): prints `✓ <step>  <seconds>` as each step ends; while a
+    step runs, a terminal shows a spinner, the time so far and, for counted steps, a bar. Elsewhere
+    (a pipe, a log file) only the final lines appear."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         self.started = time.monotonic()
 
     @contextmanager
-    def step(self, title: str, counted: bool = False) -> Iterator[StepView]:
+    def step(self, title: str, counted: bool = False) -> Iterator[DemoStepView]:
         columns = [SpinnerColumn(), TextColumn("{task.description}")]
         if counted:
             columns.append(BarColumn(bar_width=20))
         columns.append(TimeElapsedColumn())
         start = time.monotonic()
         with ExitStack() as stack:
-            view = StepView(title)
+            view = DemoStepView(title)
             if self.console.is_terminal:
                 progress = stack.enter_context(Progress(*columns, console=self.console, transient=True))
-                view = StepView(title, progress, progress.add_task(escape(title), total=None))
+                view = DemoStepView(title, progress, progress.add_task(escape(title), total=None))
             try:
                 yield view
             except BaseException:

@@ -10,7 +10,7 @@ from typing import Any
 
 from dalgo.demo.client import Api, DemoError
 from dalgo.demo.objects import ORG_SLUG
-from dalgo.demo.progress import Steps, StepView
+from dalgo.demo.progress import DemoSteps, DemoStepView
 
 FINISHED = {"completed", "completed_with_warnings", "failed", "crashed", "cancelled"}
 SUCCEEDED = {"completed", "completed_with_warnings"}
@@ -36,7 +36,7 @@ class TableRows:
 
 
 @dataclass(frozen=True)
-class StepTime:
+class RunStepTime:
     """A step of the run, its state and how long it took (None while it has not ended)."""
 
     name: str
@@ -65,19 +65,21 @@ def _seconds(step: dict[str, Any]) -> float | None:
     return (datetime.fromisoformat(step["end_time"]) - start).total_seconds()
 
 
-def step_times(run: dict[str, Any]) -> list[StepTime]:
+def run_step_times(run: dict[str, Any]) -> list[RunStepTime]:
     """The run's steps (its subflow runs, or its tasks when it has none) with their durations."""
     steps = [s for s in run["steps"] if s["type"] == "flow"] or run["steps"]
-    return [StepTime(s["name"], s["state"], _seconds(s)) for s in steps]
+    return [RunStepTime(s["name"], s["state"], _seconds(s)) for s in steps]
 
 
-def follow_run(api: Api, run_id: str, steps: Steps, view: StepView, timeout_s: float) -> dict[str, Any]:
+def follow_run(
+    api: Api, run_id: str, steps: DemoSteps, view: DemoStepView, timeout_s: float
+) -> dict[str, Any]:
     """Poll the run until it ends, showing its current step and printing each step as it ends."""
     deadline = time.monotonic() + timeout_s
     reported: set[str] = set()
     while True:
         run: dict[str, Any] = api.get(f"/orgs/{ORG_SLUG}/runs/{run_id}")
-        times = step_times(run)
+        times = run_step_times(run)
         for step in times:
             if step.state in FINISHED and step.name not in reported:
                 reported.add(step.name)
