@@ -527,6 +527,9 @@ export type InvitationPublic = {
 
 /**
  * LockPublic
+ *
+ * A locked resource of the org and the run holding it (null while its lease runs out after the
+ * run died).
  */
 export type LockPublic = {
     /**
@@ -559,6 +562,8 @@ export type LogPage = {
 
 /**
  * LogPublic
+ *
+ * One log line of a run.
  */
 export type LogPublic = {
     /**
@@ -1236,6 +1241,8 @@ export type RunBrief = {
 
 /**
  * RunDetailPublic
+ *
+ * A run with its steps and, once it has ended, its result.
  */
 export type RunDetailPublic = {
     /**
@@ -1281,7 +1288,7 @@ export type RunDetailPublic = {
     /**
      * Steps
      */
-    steps: Array<StepPublic>;
+    steps: Array<RunStepPublic>;
     /**
      * Result
      */
@@ -1290,6 +1297,8 @@ export type RunDetailPublic = {
 
 /**
  * RunPublic
+ *
+ * A run in the org's run list.
  */
 export type RunPublic = {
     /**
@@ -1332,6 +1341,38 @@ export type RunPublic = {
      * Triggered By
      */
     triggered_by: string;
+};
+
+/**
+ * RunStepPublic
+ *
+ * One step of a run: a task run, or a subflow run (a pipeline's sync or dbt command).
+ */
+export type RunStepPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Type
+     */
+    type: string;
+    /**
+     * State
+     */
+    state: string;
+    /**
+     * Start Time
+     */
+    start_time: string | null;
+    /**
+     * End Time
+     */
+    end_time: string | null;
 };
 
 /**
@@ -1422,36 +1463,6 @@ export type SourceUpdate = {
     config?: {
         [key: string]: unknown;
     } | null;
-};
-
-/**
- * StepPublic
- */
-export type StepPublic = {
-    /**
-     * Id
-     */
-    id: string;
-    /**
-     * Name
-     */
-    name: string;
-    /**
-     * Type
-     */
-    type: string;
-    /**
-     * State
-     */
-    state: string;
-    /**
-     * Start Time
-     */
-    start_time: string | null;
-    /**
-     * End Time
-     */
-    end_time: string | null;
 };
 
 /**
