@@ -21,7 +21,8 @@ from prefect.client.schemas.responses import DeploymentResponse
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.exceptions import ObjectNotFound
 
-from dalgo.deployments.operations import ensure_work_pool
+from dalgo.deployments.client import PrefectUnavailableError
+from dalgo.deployments.work_pools import ensure_work_pool
 from dalgo.naming import kind_tag, org_object_name, org_tag
 from dalgo.prefect_objects import delete_org_block
 from dalgo.settings import Settings
@@ -30,7 +31,9 @@ log = logging.getLogger(__name__)
 
 
 class DeploymentFactoryError(RuntimeError):
-    """An org deployment could not be applied; everything the attempt made was undone."""
+    """An org deployment could not be applied; everything the attempt made was undone. (When
+    Prefect stopped answering, the attempt is undone as far as it can be and
+    `PrefectUnavailableError` is raised instead, which the API answers with 503.)"""
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,9 @@ async def apply_org_deployment(
             await client.create_deployment_schedules(
                 deployment_id, [(s.schedule, bool(s.active)) for s in schedules]
             )
+    except PrefectUnavailableError:
+        await _undo(undo)
+        raise
     except Exception as exc:
         await _undo(undo)
         raise DeploymentFactoryError(

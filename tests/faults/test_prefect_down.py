@@ -9,6 +9,7 @@ traffic again the same routes answer as before, without restarting the API."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -16,10 +17,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from dalgo.deployments.client import PrefectUnavailableError, prefect_client
+from dalgo.deployments.factory import OrgDeploymentSpec, Schedule, apply_org_deployment
 from dalgo.settings import Settings
 from tests.faults.support import ANSWER_BOUND_S, Call, answers, own_api, timed
 from tests.secret_scan import ResponseRecorder
-from tests.support.accounts import PASSWORD, OrgWithRoles
+from tests.support.accounts import PASSWORD, OrgWithRoles, unique_slug
 from tests.tcp_proxy import TcpProxy, tcp_proxy
 
 PREFECT_TIMEOUT_S = 3.0
@@ -120,3 +123,38 @@ def test_routes_answer_503_quickly_while_prefect_is_gone_and_recover_when_it_ret
 
     assert answers(behind_proxy, calls.needing_prefect + calls.without_prefect) == before
     assert behind_proxy.get("/api/v1/health").status_code == 200
+
+
+def test_a_deployment_change_prefect_stops_answering_is_told_as_prefect_gone(
+    settings: Settings, prefect_proxy: TcpProxy
+) -> None:
+    """A pipeline or connection change that Prefect stops answering in the middle raises
+    PrefectUnavailableError, which the API answers 503 (try again) like any other route needing
+    Prefect, not the factory's own error, which the routes answer 422 (a problem with the request)."""
+    proxied = settings.model_copy(
+        update={
+            "prefect_api_url": f"http://127.0.0.1:{prefect_proxy.port}/api",
+            "prefect_timeout_s": PREFECT_TIMEOUT_S,
+        }
+    )
+    org = unique_slug()
+    spec = OrgDeploymentSpec(
+        org=org,
+        kind="check",
+        name="nightly-check",
+        flow_name="check-warehouse",
+        entrypoint="dalgo.flows.warehouse.check_warehouse",
+        parameters={"org": org},
+        schedule=Schedule("0 3 * * *", "UTC"),
+    )
+
+    async def apply() -> None:
+        async with prefect_client(proxied) as client:
+            await apply_org_deployment(client, proxied, spec)
+
+    prefect_proxy.black_hole()
+    try:
+        with pytest.raises(PrefectUnavailableError):
+            asyncio.run(apply())
+    finally:
+        prefect_proxy.pass_through()
