@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from dalgo.db.engine import make_engine
 from dalgo.db.models import Org
-from dalgo.deployments.operations import ensure_work_pool
+from dalgo.deployments.work_pools import ensure_work_pool
 from dalgo.flows.concurrency import read_limit
 from dalgo.naming import org_limit_name
 from dalgo.settings import Settings

@@ -31,7 +31,7 @@ from prefect.flows import Flow
 
 from dalgo.deployments.client import prefect_client
 from dalgo.deployments.crashes import ensure_crash_detection
-from dalgo.deployments.operations import ensure_work_pool
+from dalgo.deployments.work_pools import ensure_work_pool
 from dalgo.naming import PLATFORM_TAG
 from dalgo.settings import Settings
 
