@@ -7,7 +7,6 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
@@ -45,7 +44,6 @@ from dalgo.naming import (
 )
 from dalgo.naming import connection_tag as connection_tag
 from dalgo.prefect_objects import count_block_documents, filter_block_documents
-from dalgo.run_states import api_state
 from dalgo.settings import Settings
 
 ACTIVE = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.CANCELLING, StateType.PAUSED]
@@ -238,11 +236,3 @@ async def start_sync(
         name=sync_run_name(org, connection_id, uuid.uuid4().hex[:6]),
     )
     return run.id
-
-
-def run_brief(run: FlowRun | None) -> dict[str, Any] | None:
-    """A run as the connection list shows it."""
-    if run is None:
-        return None
-    since: datetime | None = run.start_time or run.expected_start_time
-    return {"id": run.id, "state": api_state(run.state), "since": since, "end_time": run.end_time}

@@ -115,6 +115,25 @@ class RunStep(BaseModel):
     end_time: datetime | None
 
 
+class RunBrief(BaseModel):
+    """A run in brief, as a connection, pipeline or dbt workspace shows its last or holding run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    state: str
+    since: datetime | None
+    end_time: datetime | None
+
+
+def run_brief(run: FlowRun | None) -> RunBrief | None:
+    """The run in brief (since: its start, or expected start), or None for no run."""
+    if run is None:
+        return None
+    since = run.start_time or run.expected_start_time
+    return RunBrief(id=run.id, state=api_state(run.state), since=since, end_time=run.end_time)
+
+
 class LogEntry(BaseModel):
     """One log line of a run, with the name of the step that wrote it (None: the run itself)."""
 

@@ -11,7 +11,7 @@ from prefect.client.orchestration import PrefectClient
 
 from dalgo.api.deps import OrgContext, PageParams, PrefectDep, SettingsDep, require
 from dalgo.api.ratelimit import manual_run
-from dalgo.api.schemas.common import FlowRunStarted, Page, RunBrief
+from dalgo.api.schemas.common import FlowRunStarted, Page
 from dalgo.api.schemas.connections import ConnectionCreate, ConnectionPublic, ConnectionUpdate
 from dalgo.blocks.connection import ConnectionBlock
 from dalgo.db.models import Org
@@ -20,6 +20,7 @@ from dalgo.deployments.factory import DeploymentFactoryError
 from dalgo.deployments.fairness import placement_of
 from dalgo.deployments.ingestion import remove_connection_from_server
 from dalgo.deployments.pipelines import pipelines_using
+from dalgo.deployments.runs import run_brief
 from dalgo.flows.concurrency import connection_resource
 
 router = APIRouter(prefix="/orgs/{org}/connections", tags=["connections"])
@@ -30,16 +31,14 @@ CONNECTION_NOT_FOUND = "This organization has no connection with that id."
 def _public(
     connection_id: uuid.UUID, block: ConnectionBlock, holder: Any = None, last: Any = None
 ) -> ConnectionPublic:
-    locked = connections.run_brief(holder)
-    previous = connections.run_brief(last)
     return ConnectionPublic(
         id=connection_id,
         name=block.title,
         source_id=uuid.UUID(block.source_id),
         streams=block.streams,
         destination_schema=block.destination_schema,
-        locked_by=RunBrief(**locked) if locked else None,
-        last_run=RunBrief(**previous) if previous else None,
+        locked_by=run_brief(holder),
+        last_run=run_brief(last),
     )
 
 

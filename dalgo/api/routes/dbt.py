@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dalgo.api.deps import OrgContext, PrefectDep, SettingsDep, require
 from dalgo.api.ratelimit import manual_run
-from dalgo.api.schemas.common import FlowRunStarted, RunBrief
+from dalgo.api.schemas.common import FlowRunStarted
 from dalgo.api.schemas.dbt import DbtOperationCreate, DbtWorkspacePublic, DbtWorkspaceUpdate
 from dalgo.blocks.dbt_workspace import (
     SCHEMA_PATTERN,
@@ -26,7 +26,7 @@ from dalgo.blocks.dbt_workspace import (
 )
 from dalgo.blocks.warehouses.base import MASK
 from dalgo.deployments import dbt
-from dalgo.deployments.connections import run_brief
+from dalgo.deployments.runs import run_brief
 from dalgo.flows.dbt_folders import workspace_folders
 from dalgo.flows.dbt_options import operation_problem
 from dalgo.flows.git import local_repository_problem
@@ -63,8 +63,7 @@ async def _require_workspace(client: PrefectClient, org: str) -> DbtWorkspaceBlo
 
 
 def _public(workspace: DbtWorkspaceBlock, holder: Any = None) -> DbtWorkspacePublic:
-    brief = run_brief(holder)
-    return DbtWorkspacePublic(**workspace.masked(), locked_by=RunBrief(**brief) if brief else None)
+    return DbtWorkspacePublic(**workspace.masked(), locked_by=run_brief(holder))
 
 
 def _token(body: DbtWorkspaceUpdate, existing: DbtWorkspaceBlock | None) -> str | None:

@@ -12,7 +12,7 @@ from prefect.client.schemas.objects import FlowRun
 
 from dalgo.api.deps import OrgContext, PageParams, PrefectDep, SettingsDep, require
 from dalgo.api.ratelimit import manual_run
-from dalgo.api.schemas.common import FlowRunStarted, Page, RunBrief
+from dalgo.api.schemas.common import FlowRunStarted, Page
 from dalgo.api.schemas.locks import LockPublic
 from dalgo.api.schemas.pipelines import (
     DbtStepBody,
@@ -28,6 +28,7 @@ from dalgo.deployments import connections, pipelines
 from dalgo.deployments.factory import DeploymentFactoryError, Schedule
 from dalgo.deployments.fairness import placement_of
 from dalgo.deployments.lock_holders import Lock, locks_of, org_locks
+from dalgo.deployments.runs import run_brief
 from dalgo.flows.dbt_options import operation_problem
 from dalgo.flows.pipeline import DbtStep, Step, SyncStep, step_parameters
 from dalgo.settings import Settings
@@ -76,7 +77,6 @@ def _schedule(body: ScheduleBody | None) -> Schedule | None:
 
 async def _public(pipeline: pipelines.Pipeline, last: FlowRun | None, lock: Lock | None) -> PipelinePublic:
     definition = pipeline.definition
-    previous = connections.run_brief(last)
     return PipelinePublic(
         id=pipeline.id,
         name=definition.name,
@@ -87,7 +87,7 @@ async def _public(pipeline: pipelines.Pipeline, last: FlowRun | None, lock: Lock
         continue_on_sync_failure=definition.continue_on_sync_failure,
         paused=pipeline.paused,
         next_run=await pipelines.next_run(pipeline),
-        last_run=RunBrief(**previous) if previous else None,
+        last_run=run_brief(last),
         lock=LockPublic.model_validate(lock, from_attributes=True) if lock else None,
         created=pipeline.created,
         updated=pipeline.updated,

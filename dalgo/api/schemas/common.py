@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
 from dalgo.api.security import MIN_PASSWORD_LENGTH
+from dalgo.deployments.runs import RunBrief as RunBrief
 
 T = TypeVar("T")
 
@@ -32,10 +32,3 @@ class FlowRunStarted(BaseModel):
     """A long operation was started as a flow run; poll it under /runs/{flow_run_id}."""
 
     flow_run_id: uuid.UUID
-
-
-class RunBrief(BaseModel):
-    id: uuid.UUID
-    state: str
-    since: datetime | None
-    end_time: datetime | None

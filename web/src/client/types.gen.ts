@@ -1219,6 +1219,8 @@ export type RolePublic = {
 
 /**
  * RunBrief
+ *
+ * A run in brief, as a connection, pipeline or dbt workspace shows its last or holding run.
  */
 export type RunBrief = {
     /**
