@@ -13,12 +13,15 @@ Why not prefect-dbt's own callbacks (rebuilding dbt's EventMsg objects from the 
 look each node up in the project's manifest loaded in this process, which would mean parsing the
 tenant's project here, outside the sandbox. This reporter needs only the events.
 
-Each task run runs in a thread of its own (with the flow run's context, as prefect-dbt does) and
-waits for its node's result; `close` ends any node dbt never finished (dbt crashed or was stopped).
+Each task run runs in a thread of its own and waits for its node's result; `close` ends any node
+dbt never finished (dbt crashed or was stopped). A thread runs in a copy of the flow run's context
+variables, as Prefect's own thread-pool task runner runs a task (prefect-dbt serializes the context
+and hydrates it in each thread instead, rebuilding Prefect's context models in every thread).
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
-from prefect.context import hydrated_context, serialize_context
+from prefect.context import FlowRunContext
 from prefect.task_engine import run_task_sync
 from prefect.tasks import Task
 
@@ -66,8 +69,8 @@ class NodeTaskRuns:
     flow run (no run context) it does nothing."""
 
     def __init__(self) -> None:
-        self._context = serialize_context()
-        self._enabled = bool(self._context.get("flow_run_context"))
+        self._context = contextvars.copy_context()
+        self._enabled = FlowRunContext.get() is not None
         self._nodes: dict[str, _Node] = {}
         self._threads: list[threading.Thread] = []
 
@@ -81,8 +84,7 @@ class NodeTaskRuns:
         thread.start()
 
     def _run(self, task: Task[Any, str], node: _Node) -> None:
-        with hydrated_context(self._context):
-            run_task_sync(task, parameters={"node": node}, context=self._context, return_type="state")
+        self._context.copy().run(run_task_sync, task, parameters={"node": node}, return_type="state")
 
     def finished(self, unique_id: str, status: str, message: str) -> None:
         node = self._nodes.get(unique_id)
