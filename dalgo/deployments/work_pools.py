@@ -4,7 +4,7 @@ Prefect's process worker starts a run's process in one of two ways. With no comm
 it first starts its workspace supervisor (`python -m prefect.runner._workspace_supervisor`, which
 prepares a workspace and can install the deployment's dependencies), and the supervisor then starts
 the engine: two Python processes, each importing Prefect, one after the other. With a command
-configured, it starts the engine directly. The platform's code is installed with the worker, so
+configured, it starts that command directly. The platform's code is installed with the worker, so
 there is nothing for the supervisor to prepare: our process pools give `command` the default
 `ENGINE_COMMAND`, and a run is Running about one Prefect import (2-3 s of CPU) sooner.
 """
@@ -27,9 +27,12 @@ from prefect.workers.process import ProcessWorker
 from dalgo.deployments.client import prefect_client
 from dalgo.settings import Settings
 
-ENGINE_COMMAND = "python -m prefect.engine"
+ENGINE_COMMAND = "setsid python -m prefect.engine"
 """What a process worker runs to start a flow run: Prefect's engine, with the `python` first on the
-worker's PATH (the environment the platform is installed in)."""
+worker's PATH (the environment the platform is installed in), leading a session and process group
+of its own (`setsid` execs it in place, so the worker still holds the engine's own pid), as
+Prefect's supervisor starts it: a signal to the worker's group (Ctrl-C in its terminal, a stop of
+the worker's group) reaches the worker, which decides what becomes of its runs, not the runs."""
 
 PROCESS_POOL_TYPE = "process"
 
