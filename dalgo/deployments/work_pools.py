@@ -16,6 +16,7 @@ import contextlib
 import copy
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +84,15 @@ async def ensure_work_pool(client: PrefectClient, settings: Settings) -> None:
 
 def prepare_work_pool(settings: Settings, api_url: str) -> None:
     """Make or mend the settings' work pool on the Prefect server at `api_url` before its worker
-    starts (a worker reads its pool's template when it starts and then every heartbeat)."""
+    starts (a worker reads its pool's template when it starts and then every heartbeat). It runs on
+    a thread of its own, so a caller inside an event loop (a browser driver, a notebook) can call it."""
 
     async def prepare() -> None:
         async with prefect_client(settings.model_copy(update={"prefect_api_url": api_url})) as client:
             await ensure_work_pool(client, settings)
 
-    asyncio.run(prepare())
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, prepare()).result()
 
 
 def worker_path(path: str | None) -> str:

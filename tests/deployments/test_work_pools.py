@@ -11,7 +11,12 @@ from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.workers.process import ProcessWorker
 
 from dalgo.deployments.client import prefect_client
-from dalgo.deployments.work_pools import ENGINE_COMMAND, ensure_work_pool, starts_engine_directly
+from dalgo.deployments.work_pools import (
+    ENGINE_COMMAND,
+    ensure_work_pool,
+    prepare_work_pool,
+    starts_engine_directly,
+)
 from dalgo.settings import Settings
 
 
@@ -52,3 +57,20 @@ def test_the_sessions_pool_starts_the_engine_directly(settings: Settings, worker
             return (await client.read_work_pool(worker)).base_job_template
 
     assert starts_engine_directly(asyncio.run(template()))
+
+
+def test_a_pool_is_prepared_from_inside_a_running_event_loop(settings: Settings) -> None:
+    """The browser tests' driver runs an event loop in the thread that starts the session's worker."""
+    pool = f"dalgo-pool-{uuid.uuid4().hex[:6]}"
+
+    async def inside_a_loop() -> None:
+        prepare_work_pool(settings.model_copy(update={"work_pool": pool}), str(settings.prefect_api_url))
+
+    async def template_and_delete() -> dict[str, Any]:
+        async with prefect_client(settings) as client:
+            made = (await client.read_work_pool(pool)).base_job_template
+            await client.delete_work_pool(pool)
+            return made
+
+    asyncio.run(inside_a_loop())
+    assert starts_engine_directly(asyncio.run(template_and_delete()))

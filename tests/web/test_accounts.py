@@ -77,6 +77,8 @@ def test_a_forgotten_password_is_reset_from_the_mail_and_sign_out_ends_the_sessi
     page.goto(web_server.url + "/login")
     shoot(page, "sign-in")
     page.get_by_role("link", name="Forgot your password?").click()
+    # Both pages have an "Email" field: fill the one of the page the link leads to.
+    expect(page.get_by_role("heading", name="Forgot your password?")).to_be_visible()
     page.get_by_label("Email").fill(email)
     page.get_by_role("button", name="Mail me a link").click()
     expect(page.get_by_role("status")).to_contain_text("is on its way")
