@@ -20,6 +20,7 @@ import psutil
 from fastapi.testclient import TestClient
 
 from dalgo.deployments.client import auth_headers
+from dalgo.deployments.work_pools import worker_path
 from dalgo.settings import Settings
 from dalgo.stack.supervisor import WORKER_ENV, worker_limit
 from tests import prefect_env
@@ -48,6 +49,7 @@ class FaultWorker:
             "PREFECT_HOME": str(self.settings.resolved_home / f"prefect-{self.pool}"),
             **WORKER_ENV,
             "DALGO_HOME": str(self.settings.resolved_home),
+            "PATH": worker_path(os.environ.get("PATH")),
             "DALGO_DATABASE_URL": str(self.settings.database_url),
             "DALGO_WORK_POOL": self.pool,
             "DALGO_ALLOW_PRIVATE_NETWORKS": str(self.settings.allow_private_networks).lower(),

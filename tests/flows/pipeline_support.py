@@ -17,6 +17,7 @@ import psutil
 import psycopg2
 from fastapi.testclient import TestClient
 
+from dalgo.deployments.work_pools import worker_path
 from dalgo.settings import Settings
 from dalgo.stack.supervisor import WORKER_ENV, worker_limit
 from tests.support.accounts import OrgWithRoles
@@ -133,6 +134,7 @@ class Worker:
             **WORKER_ENV,
             "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
             "DALGO_HOME": str(self.settings.resolved_home),
+            "PATH": worker_path(os.environ.get("PATH")),
             "DALGO_DATABASE_URL": str(self.settings.database_url),
             "DALGO_WORK_POOL": self.pool,
             "DALGO_ALLOW_PRIVATE_NETWORKS": str(self.settings.allow_private_networks).lower(),
