@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     token_ttl_hours: float = Field(default=24.0, gt=0, description="Lifetime of a login token.")
     invitation_ttl_days: float = Field(default=7.0, gt=0)
     password_reset_ttl_minutes: float = Field(default=60.0, gt=0)
+    connectors_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where connectors are installed, each version in a virtual environment of its own; unset: "
+            "DALGO_HOME/connectors. Processes on one machine may share a folder (an install is made "
+            "once, under a file lock), and a worker image may bring one with its connectors installed."
+        ),
+    )
     work_pool: str = Field(default="dalgo", description="The process work pool runs go to.")
     lock_wait_timeout_s: float = Field(
         default=1800.0,
@@ -212,6 +220,12 @@ class Settings(BaseSettings):
         if self.allow_private_networks is not None:
             return self.allow_private_networks
         return self.database_url is None
+
+    @property
+    def resolved_connectors_dir(self) -> Path:
+        """DALGO_CONNECTORS_DIR as an absolute path, or DALGO_HOME/connectors."""
+        folder = self.connectors_dir if self.connectors_dir is not None else self.resolved_home / "connectors"
+        return folder.expanduser().resolve()
 
     def org_home(self, org: str) -> Path:
         """The org's folder of local files (an embedded DuckDB warehouse, dbt workspaces)."""

@@ -144,14 +144,29 @@ def mailbox(session_record: SessionRecord) -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture(scope="session")
+def shared_connectors_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One connectors folder for the whole run, shared by pytest-xdist's processes and set as
+    DALGO_CONNECTORS_DIR for every process the tests start: each connector is installed once per
+    run (an install takes a file lock), not once per process and fixture. The tests of installing
+    itself, and the demo and stack tests (fresh machines), use folders of their own."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "connectors"
+    folder.mkdir(exist_ok=True)
+    os.environ["DALGO_CONNECTORS_DIR"] = str(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def settings(
     make_database: Callable[[str], str],
     prefect_api_url: str,
     mailbox: tuple[Mailbox, int],
     tmp_path_factory: pytest.TempPathFactory,
+    shared_connectors_dir: Path,
 ) -> Settings:
     return Settings(
         home=tmp_path_factory.mktemp("dalgo-home"),
+        connectors_dir=shared_connectors_dir,
         database_url=make_database("api"),
         prefect_api_url=prefect_api_url,
         smtp_url=f"smtp://127.0.0.1:{mailbox[1]}",

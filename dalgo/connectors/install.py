@@ -1,6 +1,6 @@
 """Installing connectors: each version of each connector in its own virtual environment, made once.
 
-Layout under the connectors folder (by default `DALGO_HOME/connectors`):
+Layout under the connectors folder (DALGO_CONNECTORS_DIR, by default `DALGO_HOME/connectors`):
 
     <name>-<version>/                  the connector's virtual environment
     <name>-<version>/bin/<name>        its executable
@@ -44,10 +44,10 @@ class ConnectorInstallError(RuntimeError):
 
 
 def default_connectors_dir() -> Path:
-    """The connectors folder of the platform: `DALGO_HOME/connectors`."""
+    """The connectors folder of the platform (DALGO_CONNECTORS_DIR, by default `DALGO_HOME/connectors`)."""
     from dalgo.settings import get_settings
 
-    return get_settings().resolved_home / "connectors"
+    return get_settings().resolved_connectors_dir
 
 
 def connectors_dir_or_default(connectors_dir: Path | None) -> Path:

@@ -35,7 +35,7 @@ async def _load(org: str, source_id: str) -> tuple[SourceBlock, dict[str, Any], 
 
 def connectors_dir() -> Path:
     """Where connectors are installed on this worker."""
-    return get_settings().resolved_home / "connectors"
+    return get_settings().resolved_connectors_dir
 
 
 def org_folder(org: str) -> Path:

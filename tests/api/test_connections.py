@@ -10,6 +10,7 @@ import psutil
 import psycopg2
 from fastapi.testclient import TestClient
 
+from dalgo.connectors.install import is_installed
 from dalgo.settings import Settings
 from tests.api.connection_support import add_connection, add_source
 from tests.connectors.https_files import serve_https
@@ -45,6 +46,7 @@ def _count(url: str, table: str) -> int:
 
 def test_faker_into_postgres_twice_with_a_409_while_it_runs(
     client: TestClient,
+    settings: Settings,
     worker: str,
     make_database: Callable[[str], str],
     make_org_with_roles: Callable[..., OrgWithRoles],
@@ -88,6 +90,9 @@ def test_faker_into_postgres_twice_with_a_409_while_it_runs(
     assert result["streams"]["users"]["bytes"] >= 0
     assert result["duration_s"] > 0
     assert _count(url, "raw.users") == 40
+    # The API (the source's spec) and the run (the sync) use the connectors of DALGO_CONNECTORS_DIR.
+    assert is_installed("source-faker", settings.resolved_connectors_dir)
+    assert not (settings.resolved_home / "connectors").exists()
 
     again = _sync(client, org, connection_id)
     assert again["state"] == "completed", again
@@ -120,7 +125,7 @@ def test_a_csv_file_into_duckdb(
         f"/api/v1/orgs/{org.slug}/warehouse", json={"type": "duckdb"}, headers=org.headers["super-admin"]
     )
     assert saved.status_code == 200
-    with serve_https(tmp_path, settings.resolved_home / "connectors") as served:
+    with serve_https(tmp_path, settings.resolved_connectors_dir) as served:
         source_id = add_source(
             client,
             org,
@@ -235,8 +240,8 @@ def test_cancelling_a_running_sync_ends_it_and_its_connector(
 
 
 def _connector_processes(settings: Settings) -> list[psutil.Process]:
-    """Running processes of the faker connector installed under the session's DALGO_HOME."""
-    folder = str(settings.resolved_home / "connectors")
+    """Running processes of the faker connector installed in the run's connectors folder."""
+    folder = str(settings.resolved_connectors_dir)
     found = []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(process.info["cmdline"] or [])

@@ -1,5 +1,5 @@
-"""Fixtures for the connector tests: source-faker and source-file installed once per test session
-into the session's temporary folder (uv's cache spares the downloads after the first run on a machine)."""
+"""Fixtures for the connector tests: source-faker and source-file installed once per test run
+into the run's connectors folder (uv's cache spares the downloads after the first run on a machine)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ SESSION_CONNECTORS = ("source-faker", "source-file")
 
 
 @pytest.fixture(scope="session")
-def connectors_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's connectors folder (inside a fresh platform home)."""
-    return tmp_path_factory.mktemp("dalgo-home") / "connectors"
+def connectors_dir(shared_connectors_dir: Path) -> Path:
+    """The run's connectors folder."""
+    return shared_connectors_dir
 
 
 @pytest.fixture(scope="session")

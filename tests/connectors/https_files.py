@@ -10,6 +10,7 @@ to a machine's trust store). Nothing is added to the connector's environment.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import functools
 import http.server
 import ipaddress
@@ -113,12 +114,15 @@ def _server_files(folder: Path) -> tuple[Path, Path]:
 
 
 def trust_test_authority(connector: str, connectors_dir: Path) -> None:
-    """The installed connector (installed first if needed) trusts the test authority."""
+    """The installed connector (installed first if needed) trusts the test authority. The test
+    processes of a run share the install, each with an authority of its own: each adds its own
+    under a lock on the bundle, in one write."""
     ensure_installed(connector, connectors_dir)
     pem = _authority()[1].public_bytes(serialization.Encoding.PEM)
     for bundle in install_dir(connector, connectors_dir).glob("lib/python*/site-packages/certifi/cacert.pem"):
-        if pem not in bundle.read_bytes():
-            with bundle.open("ab") as handle:
+        with bundle.open("ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if pem not in bundle.read_bytes():
                 handle.write(b"\n# " + TEST_CA_NAME.encode() + b"\n" + pem)
 
 

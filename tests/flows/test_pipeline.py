@@ -200,7 +200,8 @@ def test_continue_on_sync_failure_runs_the_dbt_steps_after_a_broken_source(
     org: Org, people: str, settings: Settings
 ) -> None:
     """A source whose file cannot be reached fails its sync twice (one retry); the dbt step still runs and
-    the run ends failed, naming the failed step."""
+    the run ends failed, naming the failed step. The pipeline syncs the people itself first (the
+    model reads them): the module's tests may run in other processes, each with an org of its own."""
     missing = org.connection(
         "source-file",
         {
@@ -214,6 +215,7 @@ def test_continue_on_sync_failure_runs_the_dbt_steps_after_a_broken_source(
     pipeline = org.pipeline(
         "Broken then count",
         [
+            {"type": "sync", "connection_id": people},
             {"type": "sync", "connection_id": missing, "retry_delay_s": 1},
             {"type": "dbt", "command": "run", "select": "people_count"},
         ],
@@ -223,6 +225,7 @@ def test_continue_on_sync_failure_runs_the_dbt_steps_after_a_broken_source(
     assert detail["state"] == "failed", detail
     assert str(detail["state_message"]).startswith(f"Step sync-{missing.replace('-', '')[:8]} failed")
     outcome = {s["step"]: s for s in detail["result"]["steps"]}
+    assert outcome[f"sync-{people.replace('-', '')[:8]}"]["state"] == "completed"
     assert outcome["dbt-run"]["state"] == "completed"
     broken = outcome[f"sync-{missing.replace('-', '')[:8]}"]
     assert broken["state"] == "failed"
@@ -244,7 +247,7 @@ def test_continue_on_sync_failure_runs_the_dbt_steps_after_a_broken_source(
 
 
 def _connector_processes(settings: Settings) -> list[psutil.Process]:
-    folder = str(settings.resolved_home / "connectors")
+    folder = str(settings.resolved_connectors_dir)
     found = []
     for process in psutil.process_iter(["cmdline"]):
         with contextlib.suppress(psutil.Error):

@@ -30,11 +30,10 @@ WAIT_S = 300.0
 
 
 @pytest.fixture(scope="module")
-def connectors(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A connectors folder with source-faker installed (uv's cache spares the download)."""
-    folder = tmp_path_factory.mktemp("dalgo-home") / "connectors"
-    ensure_installed("source-faker", folder)
-    return folder
+def connectors(shared_connectors_dir: Path) -> Path:
+    """The run's connectors folder, with source-faker installed."""
+    ensure_installed("source-faker", shared_connectors_dir)
+    return shared_connectors_dir
 
 
 @pytest.fixture()

@@ -4,7 +4,6 @@ spec; secrets kept apart and masked), check and discover as runs."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response, status
@@ -28,16 +27,12 @@ router = APIRouter(prefix="/orgs/{org}/sources", tags=["sources"])
 SOURCE_NOT_FOUND = "This organization has no source with that id."
 
 
-def connectors_dir(settings: Settings) -> Path:
-    return settings.resolved_home / "connectors"
-
-
 async def _spec(settings: Settings, name: str) -> dict[str, Any]:
     try:
         found = connector(name)
     except UnknownConnectorError as exc:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
-    spec: dict[str, Any] = await run_in_threadpool(connector_spec, found, connectors_dir(settings))
+    spec: dict[str, Any] = await run_in_threadpool(connector_spec, found, settings.resolved_connectors_dir)
     return spec
 
 

@@ -55,7 +55,7 @@ def _detect(org: str) -> dict[str, Any]:
 @pytest.fixture()
 def served(tmp_path: Path, flow_settings: Settings) -> Iterator[HttpsFiles]:
     """The test's folder served over HTTPS (connectors read no local files)."""
-    with serve_https(tmp_path, flow_settings.resolved_home / "connectors") as files:
+    with serve_https(tmp_path, flow_settings.resolved_connectors_dir) as files:
         yield files
 
 
