@@ -52,11 +52,11 @@ format: install
 	$(UV) run ruff check --fix .
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own Prefect server, worker
-# and databases; TEST_WORKERS=0 runs it in one.
-TEST_WORKERS ?= 2
+# and databases; TEST_WORKERS=0 runs it in one. Three use the time runs keep two of them waiting.
+TEST_WORKERS ?= 3
 
 test: lint chromium web
-	$(UV) run pytest -n $(TEST_WORKERS)
+	$(UV) run pytest -n $(TEST_WORKERS) --durations=15
 
 demo: install web
 	$(UV) run dalgo demo $(ARGS)
