@@ -5,7 +5,10 @@ pipeline's sync or dbt command), else none (the run itself). Which flow runs bel
 what their task runs are called is read with the first page: the run, its subflows, their task
 runs and the page are read at once, so a run without subflows (a sync, a dbt command) costs one
 round trip's wait. Once the run has ended its tree no longer changes, so the next pages within
-`RUN_TREE_TTL_S` read only the log page.
+`RUN_TREE_TTL_S` read only the log page. Once it ended more than `SETTLED_AFTER_S` ago its log
+lines no longer change either (a run's last lines reach Prefect within seconds of its end), so a
+page read then is kept for `RUN_TREE_TTL_S` and asked of Prefect again only after that: the
+dashboard's repeated reads of history cost Prefect nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
@@ -28,7 +32,11 @@ LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 5
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 RUN_TREE_TTL_S = 60.0
-"""How long an ended run's tree is kept to read its next log pages, in seconds."""
+"""How long an ended run's tree, and a page of a settled run's logs, is kept, in seconds."""
+
+SETTLED_AFTER_S = 30.0
+"""How long after a run's end its logs are taken as complete, in seconds: Prefect's log handler
+sends what it holds every 2 s and when the run's process exits."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,11 @@ class RunTree:
 
     flow_names: dict[uuid.UUID, str | None]
     task_names: dict[uuid.UUID, str]
+    ended: datetime | None = None
+
+    def settled(self) -> bool:
+        """Whether the run ended more than `SETTLED_AFTER_S` ago, so its logs no longer change."""
+        return self.ended is not None and datetime.now(UTC) - self.ended >= timedelta(seconds=SETTLED_AFTER_S)
 
     def step_of(self, log: Log) -> str | None:
         """The step a log line was written by: its task run, else its subflow run."""
@@ -48,6 +61,14 @@ class RunTree:
 
 _trees: ShortCache[tuple[str, uuid.UUID], RunTree] = ShortCache(ttl_s=RUN_TREE_TTL_S, max_entries=1024)
 """Ended runs' trees by org and run id, in this process."""
+
+LogPageKey = tuple[str, uuid.UUID, int, int, str | None]
+"""A page of a run's logs: org, run id, offset, limit, level."""
+
+_settled_pages: ShortCache[LogPageKey, tuple[list[LogEntry], int | None]] = ShortCache(
+    ttl_s=RUN_TREE_TTL_S, max_entries=256
+)
+"""Pages of settled runs' logs, in this process."""
 
 
 def _log_filter(flow_run_ids: list[uuid.UUID], level: str | None) -> LogFilter:
@@ -65,8 +86,11 @@ async def org_run_logs(
     before the run is known to be the org's."""
     kept = _trees.get((org, run_id))
     if kept is not None:
-        logs, more = await _log_page(client, _log_filter(list(kept.flow_names), level), offset, limit)
-        return _entries(logs, kept), (offset + limit if more else None)
+        if kept.settled():
+            return await _settled_pages.read(
+                (org, run_id, offset, limit, level), lambda: _page(client, kept, offset, limit, level)
+            )
+        return await _page(client, kept, offset, limit, level)
     run, children, tasks, (logs, more) = await asyncio.gather(
         read_run(client, run_id),
         child_runs(client, [run_id]),
@@ -84,8 +108,20 @@ async def org_run_logs(
             _log_page(client, _log_filter(list(tree.flow_names), level), offset, limit),
         )
         tree.task_names.update(_names(more_tasks))
+    page = _entries(logs, tree), (offset + limit if more else None)
     if run.state is not None and run.state.is_final():
-        _trees.put((org, run_id), tree)
+        ended = RunTree(tree.flow_names, tree.task_names, run.end_time or run.state.timestamp)
+        _trees.put((org, run_id), ended)
+        if ended.settled():
+            _settled_pages.put((org, run_id, offset, limit, level), page)
+    return page
+
+
+async def _page(
+    client: PrefectClient, tree: RunTree, offset: int, limit: int, level: str | None
+) -> tuple[list[LogEntry], int | None]:
+    """A page of the logs of a run whose tree is known."""
+    logs, more = await _log_page(client, _log_filter(list(tree.flow_names), level), offset, limit)
     return _entries(logs, tree), (offset + limit if more else None)
 
 
