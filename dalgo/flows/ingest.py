@@ -20,11 +20,12 @@ from dalgo.blocks.source import SourceBlock
 from dalgo.blocks.warehouse import WarehouseBlock
 from dalgo.command_limit import CommandTimeLimitError
 from dalgo.connectors.catalogue import connector
+from dalgo.connectors.install import default_connectors_dir
 from dalgo.connectors.source import check_config, get_source, prepare_airbyte
 from dalgo.connectors.spec import merge_secrets
 from dalgo.flows.concurrency import hold_lock, org_run_slot
 from dalgo.flows.results import record_result
-from dalgo.flows.sources import connectors_dir, org_folder
+from dalgo.flows.sources import org_folder
 from dalgo.flows.time_limit import org_time_limit, run_held_to, stopped_state
 from dalgo.flows.warehouse import outbound_warehouse_problem
 from dalgo.naming import (
@@ -187,7 +188,7 @@ def _read(
         connection.streams,
         warehouse,
         connection.destination_schema,
-        connectors_dir(),
+        default_connectors_dir(),
         org_folder(org),
     )
 

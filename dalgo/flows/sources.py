@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger
 from dalgo.blocks.source import SourceBlock
 from dalgo.command_limit import CommandTimeLimitError
 from dalgo.connectors.catalogue import connector
+from dalgo.connectors.install import default_connectors_dir
 from dalgo.connectors.source import check_source, discover_streams
 from dalgo.connectors.spec import merge_secrets
 from dalgo.flows.results import record_result
@@ -33,11 +34,6 @@ async def _load(org: str, source_id: str) -> tuple[SourceBlock, dict[str, Any], 
     return block, merge_secrets(block.config, secrets), secrets
 
 
-def connectors_dir() -> Path:
-    """Where connectors are installed on this worker."""
-    return get_settings().resolved_connectors_dir
-
-
 def org_folder(org: str) -> Path:
     """The org's own folder: the one folder of the platform its connectors' sandboxes see."""
     return get_settings().org_home(org)
@@ -53,7 +49,12 @@ async def check_source_flow(org: str, source_id: str) -> dict[str, Any]:
     limit = await org_time_limit(org)
     try:
         ok, message = await run_held_to(
-            limit, check_source, connector(block.definition), config, connectors_dir(), org_folder(org)
+            limit,
+            check_source,
+            connector(block.definition),
+            config,
+            default_connectors_dir(),
+            org_folder(org),
         )
     except CommandTimeLimitError as error:
         return stopped_state(error, logger)  # type: ignore[return-value]
@@ -73,7 +74,12 @@ async def discover_source_flow(org: str, source_id: str) -> dict[str, Any]:
     limit = await org_time_limit(org)
     try:
         streams = await run_held_to(
-            limit, discover_streams, connector(block.definition), config, connectors_dir(), org_folder(org)
+            limit,
+            discover_streams,
+            connector(block.definition),
+            config,
+            default_connectors_dir(),
+            org_folder(org),
         )
     except CommandTimeLimitError as error:
         return stopped_state(error, logger)  # type: ignore[return-value]

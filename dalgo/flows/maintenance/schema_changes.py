@@ -40,15 +40,16 @@ SCHEMA_CHANGED_KIND = "schema_changed"
 async def discover(org: str, connection: ConnectionBlock) -> list[dict[str, Any]]:
     """The streams the connection's source offers now (the connector runs on this worker)."""
     from dalgo.connectors.catalogue import connector
+    from dalgo.connectors.install import default_connectors_dir
     from dalgo.connectors.source import discover_streams
     from dalgo.connectors.spec import merge_secrets
-    from dalgo.flows.sources import connectors_dir, org_folder
+    from dalgo.flows.sources import org_folder
     from dalgo.naming import source_block_name
 
     source: SourceBlock = await SourceBlock.aload(source_block_name(org, connection.source_id))
     config = merge_secrets(source.config, source.secrets.get_secret_value())
     streams = await anyio.to_thread.run_sync(
-        discover_streams, connector(source.definition), config, connectors_dir(), org_folder(org)
+        discover_streams, connector(source.definition), config, default_connectors_dir(), org_folder(org)
     )
     return [dict(s) for s in streams]
 
